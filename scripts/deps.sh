@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kpki needs to build, run and test, and nothing else.
+# Idempotent: packages already installed are not touched. As root it runs apt-get; as anyone
+# else it prints the exact command to run and exits 1.
+#
+#   scripts/deps.sh [build|test]     (default: test, which includes build)
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev openssl)
+test_pkgs=(libcmocka-dev etcd-server etcd-client curl)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-test}" = test ]; then
+    want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [ "$(id -u)" -ne 0 ]; then
+    echo "kpki needs these Debian packages: ${missing[*]}" >&2
+    echo "run as root:  apt-get update && ${cmd[*]}" >&2
+    exit 1
+fi
+echo "scripts/deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! "${cmd[@]}" >/dev/null; then
+    apt-get update >/dev/null
+    "${cmd[@]}" >/dev/null
+fi
+# The etcd-server package enables a system service; kpki's tests start their own members on
+# loopback, so a packaged one listening on 2379 would only get in the way.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,174 @@
+/*
+ * crypto/crypto.h - keys, certificates and PEM: thin, typed wrappers over OpenSSL 3.
+ *
+ * Objects are OpenSSL's own (EVP_PKEY, X509); this area adds kpki's rules on top: the key
+ * types kpki offers, PEM encodings as Kubernetes writes them, certificates built from a template
+ * the way Go's crypto/x509 builds them for kubeadm, and questions asked of a certificate.
+ * Everything here is thread-safe; nothing reads the clock (times are parameters).
+ * OpenSSL's error queue is cleared before each call into it and drained into struct kp_error
+ * after a failure (kp_error_openssl).
+ */
+#ifndef KP_CRYPTO_CRYPTO_H
+#define KP_CRYPTO_CRYPTO_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ---- errors ---- */
+
+/* Sets err like kp_error_set and appends the reason from OpenSSL's error queue (which is then
+ * cleared): "<message>: <openssl reason>". Returns code. */
+enum kp_result kp_error_openssl(struct kp_error *err, enum kp_result code, const char *fmt, ...)
+    KP_PRINTF(3, 4);
+
+/* ---- keys ---- */
+
+enum kp_key_type {
+    KP_KEY_RSA_2048,
+    KP_KEY_RSA_3072,
+    KP_KEY_RSA_4096,
+    KP_KEY_ECDSA_P256,
+    KP_KEY_ECDSA_P384,
+    KP_KEY_UNKNOWN,
+};
+
+/* "rsa-2048" ... "ecdsa-p384". */
+const char *kp_key_type_name(enum kp_key_type type);
+/* Parses a --key-type value; also accepts kubeadm's encryptionAlgorithm spellings
+ * ("RSA-2048", "ECDSA-P256"). Returns false if unknown. */
+bool kp_key_type_parse(const char *text, enum kp_key_type *type);
+/* The type of an existing key, or KP_KEY_UNKNOWN (e.g. RSA-1024, Ed25519). */
+enum kp_key_type kp_key_type_of(EVP_PKEY *key);
+bool kp_key_type_is_rsa(enum kp_key_type type);
+
+/* Generates a new key. RSA keys come from kp_rsa_generate (see rsa_keygen.c for why).
+ * On success *out is a new reference: free with EVP_PKEY_free. */
+KP_MUST_CHECK enum kp_result kp_key_generate(enum kp_key_type type, EVP_PKEY **out,
+                                             struct kp_error *err);
+
+/* RSA key of `bits` (2048, 3072 or 4096) with e = 65537, primes from OpenSSL's prime
+ * generator, assembled and checked per FIPS 186-5 A.1.3 rules. */
+KP_MUST_CHECK enum kp_result kp_rsa_generate(int bits, EVP_PKEY **out, struct kp_error *err);
+
+/* Private key as Kubernetes writes it: RSA as PKCS#1 "RSA PRIVATE KEY", ECDSA as SEC1
+ * "EC PRIVATE KEY". *pem is heap memory (free with kp_secret_free(pem, len)). */
+KP_MUST_CHECK enum kp_result kp_key_to_pem(EVP_PKEY *key, char **pem, size_t *len,
+                                           struct kp_error *err);
+/* Public key as PKIX "PUBLIC KEY". *pem: free with free(). */
+KP_MUST_CHECK enum kp_result kp_pubkey_to_pem(EVP_PKEY *key, char **pem, size_t *len,
+                                              struct kp_error *err);
+/* Reads the first private key in NUL-terminated PEM text: PKCS#1, SEC1 or unencrypted PKCS#8. An encrypted key
+ * is KP_ERR_INVALID. `what` names the source in messages. *out: free with EVP_PKEY_free. */
+KP_MUST_CHECK enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what,
+                                             EVP_PKEY **out, struct kp_error *err);
+/* Reads a PKIX public key ("PUBLIC KEY") or PKCS#1 "RSA PUBLIC KEY". */
+KP_MUST_CHECK enum kp_result kp_pubkey_from_pem(const char *pem, size_t len, const char *what,
+                                                EVP_PKEY **out, struct kp_error *err);
+/* True if both hold the same public key. */
+bool kp_key_public_equal(EVP_PKEY *a, EVP_PKEY *b);
+/* "RSA 2048", "ECDSA P-256". */
+void kp_key_describe(EVP_PKEY *key, char *out, size_t size);
+
+/* Cleanses and frees secret memory. NULL is a no-op. */
+void kp_secret_free(void *secret, size_t len);
+
+/* ---- certificates ---- */
+
+enum {
+    KP_KU_DIGITAL_SIGNATURE = 1u << 0,
+    KP_KU_KEY_ENCIPHERMENT = 1u << 1,
+    KP_KU_CERT_SIGN = 1u << 2,
+    KP_KU_CRL_SIGN = 1u << 3,
+};
+
+enum {
+    KP_EKU_SERVER_AUTH = 1u << 0,
+    KP_EKU_CLIENT_AUTH = 1u << 1,
+};
+
+/* What to put in a certificate. All pointers are borrowed for the duration of kp_cert_issue. */
+struct kp_cert_template {
+    const char *common_name;
+    const char *const *organizations; /* may be NULL when organization_count is 0 */
+    size_t organization_count;
+    const char *const *dns_names;
+    size_t dns_count;
+    const struct kp_ip *ips;
+    size_t ip_count;
+    bool is_ca;
+    unsigned key_usage;     /* KP_KU_* */
+    unsigned ext_key_usage; /* KP_EKU_*; 0 = no extension */
+    int64_t not_before;     /* unix seconds */
+    int64_t not_after;
+    /* 0: a random serial in [1, 2^63-1) as kubeadm draws it; otherwise this value. */
+    uint64_t serial;
+};
+
+/* Builds and signs a certificate for subject_key. issuer_cert NULL means self-signed (signed with
+ * subject_key; issuer_key ignored). Extensions in Go's order: KeyUsage (critical), ExtKeyUsage,
+ * BasicConstraints (critical), SubjectKeyIdentifier (CAs), AuthorityKeyIdentifier (when an
+ * issuer has an SKID), SubjectAltName. Subject: O then CN. Digest by the signing key: SHA-256,
+ * or SHA-384 for a P-384 key. *out: free with X509_free. */
+KP_MUST_CHECK enum kp_result kp_cert_issue(const struct kp_cert_template *tmpl,
+                                           EVP_PKEY *subject_key, X509 *issuer_cert,
+                                           EVP_PKEY *issuer_key, X509 **out,
+                                           struct kp_error *err);
+
+/* PEM "CERTIFICATE" block. *pem: free with free(). */
+KP_MUST_CHECK enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len,
+                                            struct kp_error *err);
+/* Reads every CERTIFICATE block of PEM text in order (leaf first). At least one is required.
+ * *out: free with OSSL_STACK_OF_X509_free / sk_X509_pop_free(out, X509_free). */
+KP_MUST_CHECK enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
+                                               STACK_OF(X509) **out, struct kp_error *err);
+/* Convenience: the first certificate of PEM text. *out: free with X509_free. */
+KP_MUST_CHECK enum kp_result kp_cert_from_pem(const char *pem, size_t len, const char *what,
+                                              X509 **out, struct kp_error *err);
+
+/* Subject CN into out ("" if none). */
+void kp_cert_common_name(X509 *cert, char *out, size_t size);
+/* Appends every subject O value to list. */
+KP_MUST_CHECK enum kp_result kp_cert_organizations(X509 *cert, struct kp_strlist *list,
+                                                   struct kp_error *err);
+/* Appends SAN DNS names to dns and SAN IPs (as text) to ips; either may be NULL. */
+KP_MUST_CHECK enum kp_result kp_cert_sans(X509 *cert, struct kp_strlist *dns,
+                                          struct kp_strlist *ips, struct kp_error *err);
+int64_t kp_cert_not_before(X509 *cert);
+int64_t kp_cert_not_after(X509 *cert);
+bool kp_cert_is_ca(X509 *cert);
+/* KP_EKU_* bits present; *has_extension tells an absent extension from an empty one. */
+unsigned kp_cert_ext_key_usage(X509 *cert, bool *has_extension);
+unsigned kp_cert_key_usage(X509 *cert);
+/* True if cert's SANs cover the DNS name (wildcards honoured, never the CN), or the IP. */
+bool kp_cert_covers_dns(X509 *cert, const char *name);
+bool kp_cert_covers_ip(X509 *cert, const struct kp_ip *ip);
+/* True if the certificate's public key is key's. */
+bool kp_cert_matches_key(X509 *cert, EVP_PKEY *key);
+
+/* For kp_cert_verify_chain: check signatures and chain structure only, not validity periods. */
+#define KP_VERIFY_ANY_TIME INT64_MIN
+
+/* Verifies that leaf chains to exactly the trust anchor ca (through untrusted intermediates,
+ * which may be NULL) at time at (or KP_VERIFY_ANY_TIME). Sets *ok and, when rejected, a one-line reason in reason.
+ * Returns KP_OK when the check ran, whatever its verdict; an error only if it could not run. */
+KP_MUST_CHECK enum kp_result kp_cert_verify_chain(X509 *leaf, X509 *ca,
+                                                  STACK_OF(X509) *untrusted, int64_t at, bool *ok,
+                                                  char *reason, size_t reason_size,
+                                                  struct kp_error *err);
+
+/* ---- base64 ---- */
+
+/* Standard base64 without line breaks. *out: free with free(). */
+KP_MUST_CHECK enum kp_result kp_base64_encode(const void *data, size_t len, char **out,
+                                              size_t *out_len, struct kp_error *err);
+/* Decodes standard base64 (whitespace ignored, padding required). *out is NUL-terminated (not
+ * counted in *out_len); free with free(). */
+KP_MUST_CHECK enum kp_result kp_base64_decode(const char *text, size_t len, unsigned char **out,
+                                              size_t *out_len, struct kp_error *err);
+
+#endif

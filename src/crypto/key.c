@@ -1,0 +1,231 @@
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crypto/crypto.h"
+
+static const struct {
+    const char *name;
+    const char *kubeadm_name; /* v1beta4 encryptionAlgorithm */
+    int rsa_bits;             /* 0 for ECDSA */
+    const char *curve;        /* OpenSSL group name for ECDSA */
+} key_types[] = {
+    [KP_KEY_RSA_2048] = {"rsa-2048", "RSA-2048", 2048, NULL},
+    [KP_KEY_RSA_3072] = {"rsa-3072", "RSA-3072", 3072, NULL},
+    [KP_KEY_RSA_4096] = {"rsa-4096", "RSA-4096", 4096, NULL},
+    [KP_KEY_ECDSA_P256] = {"ecdsa-p256", "ECDSA-P256", 0, "P-256"},
+    [KP_KEY_ECDSA_P384] = {"ecdsa-p384", "ECDSA-P384", 0, "P-384"},
+};
+
+const char *kp_key_type_name(enum kp_key_type type)
+{
+    return type < KP_KEY_UNKNOWN ? key_types[type].name : "unknown";
+}
+
+bool kp_key_type_parse(const char *text, enum kp_key_type *type)
+{
+    for (int i = 0; i < KP_KEY_UNKNOWN; i++) {
+        if (strcmp(text, key_types[i].name) == 0 ||
+            strcasecmp(text, key_types[i].kubeadm_name) == 0) {
+            *type = (enum kp_key_type)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool kp_key_type_is_rsa(enum kp_key_type type)
+{
+    return type < KP_KEY_UNKNOWN && key_types[type].rsa_bits != 0;
+}
+
+enum kp_key_type kp_key_type_of(EVP_PKEY *key)
+{
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        int bits = EVP_PKEY_get_bits(key);
+        for (int i = 0; i < KP_KEY_UNKNOWN; i++) {
+            if (key_types[i].rsa_bits == bits) {
+                return (enum kp_key_type)i;
+            }
+        }
+        return KP_KEY_UNKNOWN;
+    }
+    if (EVP_PKEY_is_a(key, "EC")) {
+        char group[64];
+        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                            sizeof(group), NULL)) {
+            ERR_clear_error();
+            return KP_KEY_UNKNOWN;
+        }
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
+            return KP_KEY_ECDSA_P256;
+        }
+        if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
+            return KP_KEY_ECDSA_P384;
+        }
+    }
+    return KP_KEY_UNKNOWN;
+}
+
+enum kp_result kp_key_generate(enum kp_key_type type, EVP_PKEY **out, struct kp_error *err)
+{
+    *out = NULL;
+    if (type >= KP_KEY_UNKNOWN) {
+        return kp_error_set(err, KP_ERR_INVALID, "unknown key type");
+    }
+    if (key_types[type].rsa_bits != 0) {
+        return kp_rsa_generate(key_types[type].rsa_bits, out, err);
+    }
+    ERR_clear_error();
+    *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", key_types[type].curve);
+    if (*out == NULL) {
+        return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot generate an %s key",
+                                key_types[type].name);
+    }
+    return KP_OK;
+}
+
+void kp_secret_free(void *secret, size_t len)
+{
+    if (secret != NULL) {
+        OPENSSL_cleanse(secret, len);
+        free(secret);
+    }
+}
+
+/* Copies a memory BIO's contents into a fresh NUL-terminated heap buffer. */
+static enum kp_result bio_to_string(BIO *bio, char **out, size_t *len, struct kp_error *err)
+{
+    char *data = NULL;
+    long size = BIO_get_mem_data(bio, &data);
+    if (size < 0) {
+        return kp_error_set(err, KP_ERR_INTERNAL, "cannot read memory BIO");
+    }
+    *out = malloc((size_t)size + 1);
+    if (*out == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    memcpy(*out, data, (size_t)size);
+    (*out)[size] = '\0';
+    *len = (size_t)size;
+    return KP_OK;
+}
+
+enum kp_result kp_key_to_pem(EVP_PKEY *key, char **pem, size_t *len, struct kp_error *err)
+{
+    *pem = NULL;
+    *len = 0;
+    ERR_clear_error();
+    /* BIO_s_secmem keeps the encoded key in OpenSSL's secure heap when one is configured and
+     * cleanses it on free either way. */
+    BIO *bio = BIO_new(BIO_s_secmem());
+    if (bio == NULL) {
+        return kp_error_openssl(err, KP_ERR_IO, "cannot encode private key");
+    }
+    enum kp_result rc = KP_OK;
+    /* "traditional" = PKCS#1 for RSA, SEC1 for EC: what client-go's keyutil writes. */
+    if (!PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL)) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode private key");
+    } else {
+        rc = bio_to_string(bio, pem, len, err);
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+enum kp_result kp_pubkey_to_pem(EVP_PKEY *key, char **pem, size_t *len, struct kp_error *err)
+{
+    *pem = NULL;
+    *len = 0;
+    ERR_clear_error();
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) {
+        return kp_error_openssl(err, KP_ERR_IO, "cannot encode public key");
+    }
+    enum kp_result rc = KP_OK;
+    if (!PEM_write_bio_PUBKEY(bio, key)) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode public key");
+    } else {
+        rc = bio_to_string(bio, pem, len, err);
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+/* Refuses to prompt: an encrypted key is an error, never a terminal question. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return -1;
+}
+
+enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what, EVP_PKEY **out,
+                               struct kp_error *err)
+{
+    *out = NULL;
+    if (strstr(pem, "ENCRYPTED") != NULL) {
+        return kp_error_set(err, KP_ERR_INVALID,
+                            "%s: the private key is encrypted; kpki needs an unencrypted key",
+                            what);
+    }
+    if (strstr(pem, "PRIVATE KEY-----") == NULL) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: no PEM private key block found", what);
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL) {
+        return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read key", what);
+    }
+    *out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (*out == NULL) {
+        return kp_error_openssl(err, KP_ERR_INVALID, "%s: cannot parse the private key", what);
+    }
+    return KP_OK;
+}
+
+enum kp_result kp_pubkey_from_pem(const char *pem, size_t len, const char *what, EVP_PKEY **out,
+                                  struct kp_error *err)
+{
+    *out = NULL;
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL) {
+        return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read key", what);
+    }
+    *out = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (*out == NULL) {
+        return kp_error_openssl(err, KP_ERR_INVALID, "%s: cannot parse the public key", what);
+    }
+    return KP_OK;
+}
+
+bool kp_key_public_equal(EVP_PKEY *a, EVP_PKEY *b)
+{
+    int result = EVP_PKEY_eq(a, b);
+    ERR_clear_error();
+    return result == 1;
+}
+
+void kp_key_describe(EVP_PKEY *key, char *out, size_t size)
+{
+    enum kp_key_type type = kp_key_type_of(key);
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        snprintf(out, size, "RSA %d", EVP_PKEY_get_bits(key));
+    } else if (type == KP_KEY_ECDSA_P256) {
+        snprintf(out, size, "ECDSA P-256");
+    } else if (type == KP_KEY_ECDSA_P384) {
+        snprintf(out, size, "ECDSA P-384");
+    } else {
+        snprintf(out, size, "%s %d", EVP_PKEY_get0_type_name(key), EVP_PKEY_get_bits(key));
+    }
+}

@@ -1,0 +1,146 @@
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+
+enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len, struct kp_error *err)
+{
+    *pem = NULL;
+    *len = 0;
+    ERR_clear_error();
+    BIO *bio = BIO_new(BIO_s_mem());
+    enum kp_result rc = KP_OK;
+    char *data = NULL;
+    long size = 0;
+    if (bio == NULL || !PEM_write_bio_X509(bio, cert) ||
+        (size = BIO_get_mem_data(bio, &data)) <= 0) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode certificate");
+    } else if ((*pem = malloc((size_t)size + 1)) == NULL) {
+        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+    } else {
+        memcpy(*pem, data, (size_t)size);
+        (*pem)[size] = '\0';
+        *len = (size_t)size;
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
+                                 STACK_OF(X509) **out, struct kp_error *err)
+{
+    *out = NULL;
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (bio == NULL || certs == NULL) {
+        BIO_free(bio);
+        sk_X509_free(certs);
+        return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read certificates", what);
+    }
+    enum kp_result rc = KP_OK;
+    for (;;) {
+        /* PEM_read_bio_X509 skips blocks of other types (a key after the certificate). */
+        X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (cert == NULL) {
+            unsigned long last = ERR_peek_last_error();
+            bool clean_end = ERR_GET_LIB(last) == ERR_LIB_PEM &&
+                             ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+            if (!clean_end) {
+                rc = kp_error_openssl(err, KP_ERR_INVALID,
+                                      "%s: corrupt or truncated PEM certificate (block %d)", what,
+                                      sk_X509_num(certs) + 1);
+            }
+            ERR_clear_error();
+            break;
+        }
+        if (sk_X509_push(certs, cert) <= 0) {
+            X509_free(cert);
+            rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+            break;
+        }
+    }
+    BIO_free(bio);
+    if (rc == KP_OK && sk_X509_num(certs) == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: no PEM CERTIFICATE block found", what);
+    }
+    if (rc != KP_OK) {
+        sk_X509_pop_free(certs, X509_free);
+        return rc;
+    }
+    *out = certs;
+    return KP_OK;
+}
+
+enum kp_result kp_cert_from_pem(const char *pem, size_t len, const char *what, X509 **out,
+                                struct kp_error *err)
+{
+    *out = NULL;
+    STACK_OF(X509) *certs = NULL;
+    enum kp_result rc = kp_certs_from_pem(pem, len, what, &certs, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    *out = sk_X509_shift(certs);
+    sk_X509_pop_free(certs, X509_free);
+    return KP_OK;
+}
+
+enum kp_result kp_base64_encode(const void *data, size_t len, char **out, size_t *out_len,
+                                struct kp_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len > (size_t)INT32_MAX / 2) {
+        return kp_error_set(err, KP_ERR_INVALID, "data too large to encode");
+    }
+    size_t capacity = 4 * ((len + 2) / 3) + 1;
+    char *text = malloc(capacity);
+    if (text == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    int written = EVP_EncodeBlock((unsigned char *)text, data, (int)len);
+    text[written] = '\0';
+    *out = text;
+    *out_len = (size_t)written;
+    return KP_OK;
+}
+
+enum kp_result kp_base64_decode(const char *text, size_t len, unsigned char **out,
+                                size_t *out_len, struct kp_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len > (size_t)INT32_MAX / 2) {
+        return kp_error_set(err, KP_ERR_INVALID, "base64 data too large");
+    }
+    /* EVP_DecodeUpdate, unlike EVP_DecodeBlock, rejects padding in the middle ("Y=Q=") and
+     * accounts for trailing padding; EVP_DecodeFinal rejects an incomplete last quad. */
+    unsigned char *data = malloc(len / 4 * 3 + 4);
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    if (data == NULL || ctx == NULL) {
+        free(data);
+        EVP_ENCODE_CTX_free(ctx);
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    int used = 0;
+    int tail = 0;
+    EVP_DecodeInit(ctx);
+    int update = EVP_DecodeUpdate(ctx, data, &used, (const unsigned char *)text, (int)len);
+    int final = update >= 0 ? EVP_DecodeFinal(ctx, data + used, &tail) : -1;
+    EVP_ENCODE_CTX_free(ctx);
+    ERR_clear_error();
+    if (update < 0 || final < 0) {
+        free(data);
+        return kp_error_set(err, KP_ERR_INVALID, "invalid base64 data");
+    }
+    data[used + tail] = '\0'; /* PEM parsers downstream want text */
+    *out = data;
+    *out_len = (size_t)(used + tail);
+    return KP_OK;
+}

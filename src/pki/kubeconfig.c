@@ -1,0 +1,239 @@
+/*
+ * Kubeconfig files in the shape client-go's clientcmd writes (keys sorted as Go's YAML
+ * marshalling sorts struct fields by their JSON names), through libyaml so values are always
+ * quoted correctly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/pki.h"
+
+void kp_kubeconfig_wipe(struct kp_kubeconfig *kubeconfig)
+{
+    free(kubeconfig->cluster_name);
+    free(kubeconfig->server);
+    free(kubeconfig->ca_data);
+    free(kubeconfig->ca_file);
+    free(kubeconfig->user_name);
+    free(kubeconfig->cert_data);
+    free(kubeconfig->cert_file);
+    kp_secret_free(kubeconfig->key_data, kubeconfig->key_len);
+    free(kubeconfig->key_file);
+    if (kubeconfig->token != NULL) {
+        kp_secret_free(kubeconfig->token, strlen(kubeconfig->token));
+    }
+    free(kubeconfig->context_name);
+    memset(kubeconfig, 0, sizeof(*kubeconfig));
+}
+
+static void pair(struct kp_yaml_writer *writer, const char *key, const char *value)
+{
+    if (value != NULL) {
+        kp_yaml_writer_scalar(writer, key);
+        kp_yaml_writer_scalar(writer, value);
+    }
+}
+
+/* Writes key: base64(data) if data is set. */
+static enum kp_result data_pair(struct kp_yaml_writer *writer, const char *key,
+                                const unsigned char *data, size_t len, struct kp_error *err)
+{
+    if (data == NULL) {
+        return KP_OK;
+    }
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    enum kp_result rc = kp_base64_encode(data, len, &encoded, &encoded_len, err);
+    if (rc == KP_OK) {
+        pair(writer, key, encoded);
+        kp_secret_free(encoded, encoded_len);
+    }
+    return rc;
+}
+
+enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char **out,
+                                    size_t *len, struct kp_error *err)
+{
+    struct kp_yaml_writer writer;
+    enum kp_result rc = kp_yaml_writer_init(&writer, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    kp_yaml_writer_map_start(&writer);
+    pair(&writer, "apiVersion", "v1");
+
+    kp_yaml_writer_scalar(&writer, "clusters");
+    kp_yaml_writer_seq_start(&writer);
+    kp_yaml_writer_map_start(&writer);
+    kp_yaml_writer_scalar(&writer, "cluster");
+    kp_yaml_writer_map_start(&writer);
+    pair(&writer, "certificate-authority", kubeconfig->ca_file);
+    rc = data_pair(&writer, "certificate-authority-data", kubeconfig->ca_data, kubeconfig->ca_len,
+                   err);
+    pair(&writer, "server", kubeconfig->server);
+    kp_yaml_writer_map_end(&writer);
+    pair(&writer, "name", kubeconfig->cluster_name);
+    kp_yaml_writer_map_end(&writer);
+    kp_yaml_writer_seq_end(&writer);
+
+    kp_yaml_writer_scalar(&writer, "contexts");
+    kp_yaml_writer_seq_start(&writer);
+    kp_yaml_writer_map_start(&writer);
+    kp_yaml_writer_scalar(&writer, "context");
+    kp_yaml_writer_map_start(&writer);
+    pair(&writer, "cluster", kubeconfig->cluster_name);
+    pair(&writer, "user", kubeconfig->user_name);
+    kp_yaml_writer_map_end(&writer);
+    pair(&writer, "name", kubeconfig->context_name);
+    kp_yaml_writer_map_end(&writer);
+    kp_yaml_writer_seq_end(&writer);
+
+    pair(&writer, "current-context", kubeconfig->context_name);
+    pair(&writer, "kind", "Config");
+    kp_yaml_writer_scalar(&writer, "preferences");
+    kp_yaml_writer_empty_map(&writer);
+
+    kp_yaml_writer_scalar(&writer, "users");
+    kp_yaml_writer_seq_start(&writer);
+    kp_yaml_writer_map_start(&writer);
+    pair(&writer, "name", kubeconfig->user_name);
+    kp_yaml_writer_scalar(&writer, "user");
+    kp_yaml_writer_map_start(&writer);
+    pair(&writer, "client-certificate", kubeconfig->cert_file);
+    if (rc == KP_OK) {
+        rc = data_pair(&writer, "client-certificate-data", kubeconfig->cert_data,
+                       kubeconfig->cert_len, err);
+    }
+    pair(&writer, "client-key", kubeconfig->key_file);
+    if (rc == KP_OK) {
+        rc = data_pair(&writer, "client-key-data", kubeconfig->key_data, kubeconfig->key_len,
+                       err);
+    }
+    pair(&writer, "token", kubeconfig->token);
+    kp_yaml_writer_map_end(&writer);
+    kp_yaml_writer_map_end(&writer);
+    kp_yaml_writer_seq_end(&writer);
+    kp_yaml_writer_map_end(&writer);
+    if (rc != KP_OK) {
+        kp_yaml_writer_wipe(&writer);
+        return rc;
+    }
+    return kp_yaml_writer_finish(&writer, out, len, err);
+}
+
+/* ---- parsing ---- */
+
+/* The entry of list `section` whose name is `name`, returning its `field` mapping (0 if none). */
+static int find_named(struct kp_yaml_doc *doc, int root, const char *section, const char *name,
+                      const char *field)
+{
+    int list = kp_yaml_map_get(doc, root, section);
+    for (size_t i = 0; i < kp_yaml_seq_len(doc, list); i++) {
+        int entry = kp_yaml_seq_item(doc, list, i);
+        const char *entry_name = kp_yaml_scalar(doc, kp_yaml_map_get(doc, entry, "name"));
+        if (entry_name != NULL && strcmp(entry_name, name) == 0) {
+            return kp_yaml_map_get(doc, entry, field);
+        }
+    }
+    return 0;
+}
+
+static enum kp_result copy_scalar(struct kp_yaml_doc *doc, int mapping, const char *key,
+                                  char **out, struct kp_error *err)
+{
+    const char *value = kp_yaml_scalar(doc, kp_yaml_map_get(doc, mapping, key));
+    if (value == NULL || value[0] == '\0') {
+        return KP_OK;
+    }
+    *out = strdup(value);
+    return *out != NULL ? KP_OK : kp_error_set(err, KP_ERR_IO, "out of memory");
+}
+
+static enum kp_result decode_field(struct kp_yaml_doc *doc, int mapping, const char *key,
+                                   const char *source, unsigned char **out, size_t *len,
+                                   struct kp_error *err)
+{
+    int node = kp_yaml_map_get(doc, mapping, key);
+    const char *value = kp_yaml_scalar(doc, node);
+    if (value == NULL || value[0] == '\0') {
+        return KP_OK;
+    }
+    enum kp_result rc = kp_base64_decode(value, strlen(value), out, len, err);
+    if (rc != KP_OK) {
+        return kp_error_prefix(err, "%s: line %d: %s", source, kp_yaml_line(doc, node), key);
+    }
+    return KP_OK;
+}
+
+enum kp_result kp_kubeconfig_parse(const char *text, size_t len, const char *source,
+                                   struct kp_kubeconfig *kubeconfig, struct kp_error *err)
+{
+    memset(kubeconfig, 0, sizeof(*kubeconfig));
+    struct kp_yaml_doc doc;
+    enum kp_result rc = kp_yaml_load(&doc, text, len, source, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    int root = kp_yaml_root(&doc);
+    const char *context = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, root, "current-context"));
+    int context_node = context != NULL ? find_named(&doc, root, "contexts", context, "context")
+                                       : 0;
+    const char *cluster = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, context_node, "cluster"));
+    const char *user = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, context_node, "user"));
+    int cluster_node = cluster != NULL ? find_named(&doc, root, "clusters", cluster, "cluster")
+                                       : 0;
+    int user_node = user != NULL ? find_named(&doc, root, "users", user, "user") : 0;
+    if (context == NULL || context[0] == '\0') {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: no current-context", source);
+    } else if (context_node == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: current-context '%s' is not in contexts",
+                          source, context);
+    } else if (cluster_node == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: context '%s' names cluster '%s', which is "
+                          "not in clusters", source, context, cluster != NULL ? cluster : "");
+    } else if (user_node == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: context '%s' names user '%s', which is not "
+                          "in users", source, context, user != NULL ? user : "");
+    }
+    if (rc == KP_OK) {
+        kubeconfig->context_name = strdup(context);
+        kubeconfig->cluster_name = strdup(cluster);
+        kubeconfig->user_name = strdup(user);
+        if (kubeconfig->context_name == NULL || kubeconfig->cluster_name == NULL ||
+            kubeconfig->user_name == NULL) {
+            rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+        }
+    }
+    if (rc == KP_OK) {
+        rc = copy_scalar(&doc, cluster_node, "server", &kubeconfig->server, err);
+    }
+    if (rc == KP_OK) {
+        rc = copy_scalar(&doc, cluster_node, "certificate-authority", &kubeconfig->ca_file, err);
+    }
+    if (rc == KP_OK) {
+        rc = decode_field(&doc, cluster_node, "certificate-authority-data", source,
+                          &kubeconfig->ca_data, &kubeconfig->ca_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = copy_scalar(&doc, user_node, "client-certificate", &kubeconfig->cert_file, err);
+    }
+    if (rc == KP_OK) {
+        rc = decode_field(&doc, user_node, "client-certificate-data", source,
+                          &kubeconfig->cert_data, &kubeconfig->cert_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = copy_scalar(&doc, user_node, "client-key", &kubeconfig->key_file, err);
+    }
+    if (rc == KP_OK) {
+        rc = decode_field(&doc, user_node, "client-key-data", source, &kubeconfig->key_data,
+                          &kubeconfig->key_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = copy_scalar(&doc, user_node, "token", &kubeconfig->token, err);
+    }
+    kp_yaml_free(&doc);
+    if (rc != KP_OK) {
+        kp_kubeconfig_wipe(kubeconfig);
+    }
+    return rc;
+}
