@@ -47,6 +47,7 @@ struct item {
     bool new_key;       /* key to generate */
     bool new_cert;      /* certificate (or kubeconfig, or sa.pub) to create */
     bool write_key;     /* the key file must be written (new, or copied) */
+    bool issued;        /* new_cert already made (a re-issued CA, needed while inspecting) */
     EVP_PKEY *key;      /* owned */
     X509 *cert;         /* owned: the leaf (or CA) certificate, existing or new */
     X509 *self_ca;      /* owned: the kubelet's own CA (self-signed serving mode) */
@@ -173,6 +174,8 @@ static enum kp_result prepare_root(struct run *run, struct kp_error *err)
 }
 
 /* ---- step 2: inspect ---- */
+
+static enum kp_result issue(struct run *run, struct item *item, struct kp_error *err);
 
 static bool same_cert(X509 *a, X509 *b)
 {
@@ -304,6 +307,11 @@ static enum kp_result inspect_ca(struct run *run, struct item *item, struct kp_e
         adopt_pair(item, &pair);
     }
     kp_existing_pair_wipe(&pair);
+    /* Re-issue now: the certificates this CA signed are checked against it next. */
+    if (rc == KP_OK && item->action == KP_PKI_COMPLETED) {
+        rc = issue(run, item, err);
+        item->issued = rc == KP_OK;
+    }
     return rc;
 }
 
@@ -328,10 +336,15 @@ static enum kp_result inspect_leaf(struct run *run, struct item *item, struct kp
     if (cert != NULL) {
         X509 *anchor = signer != NULL ? signer->cert : NULL;
         const char *anchor_name = signer != NULL ? signer->spec->name : "kubelet's own";
-        if (anchor == NULL && sk_X509_num(pair.certs) > 1) {
+        if (signer == NULL && sk_X509_num(pair.certs) > 1) {
             anchor = sk_X509_value(pair.certs, 1);
         }
-        if (!pair.key_present) {
+        if (signer != NULL && anchor == NULL) {
+            rc = kp_error_set(err, KP_ERR_CONFLICT,
+                              "'%s' exists but its CA '%s' does not; restore the CA or move "
+                              "the certificate away",
+                              cert_path, signer->spec->name);
+        } else if (!pair.key_present) {
             rc = kp_error_set(err, KP_ERR_CONFLICT, "'%s' exists but its key '%s' does not",
                               cert_path, key_path);
         } else if (!kp_cert_matches_key(cert, pair.key)) {
@@ -424,8 +437,9 @@ static enum kp_result inspect_sa(struct run *run, struct item *item, struct kp_e
 }
 
 /* Compares a kubeconfig's CA data with the CA certificate on disk. */
-static enum kp_result check_kubeconfig_ca(const char *path, const struct kp_kubeconfig *kubeconfig,
-                                          X509 *ca, struct kp_error *err)
+static enum kp_result check_kubeconfig_ca(struct run *run, const char *path,
+                                          const struct kp_kubeconfig *kubeconfig, X509 *ca,
+                                          struct kp_error *err)
 {
     if (kubeconfig->ca_data == NULL) {
         return kp_error_set(err, KP_ERR_CONFLICT,
@@ -435,9 +449,19 @@ static enum kp_result check_kubeconfig_ca(const char *path, const struct kp_kube
     enum kp_result rc = kp_cert_from_pem((const char *)kubeconfig->ca_data, kubeconfig->ca_len,
                                          path, &embedded, err);
     if (rc == KP_OK && !same_cert(embedded, ca)) {
-        /* kubeadm's message for the same condition. */
-        rc = kp_error_set(err, KP_ERR_CONFLICT,
-                          "'%s' exists already but has got the wrong CA cert", path);
+        bool same_ca = X509_NAME_cmp(X509_get_subject_name(embedded),
+                                     X509_get_subject_name(ca)) == 0 &&
+                       kp_key_public_equal(X509_get0_pubkey(embedded), X509_get0_pubkey(ca));
+        if (same_ca) {
+            /* ca.crt was re-issued from the same key: the embedded copy still verifies
+             * everything the CA signs, so the kubeconfig works; kubeadm would refuse it. */
+            warn(run, "'%s' embeds an earlier certificate of the same CA key; left as it is",
+                 path);
+        } else {
+            /* kubeadm's message for the same condition. */
+            rc = kp_error_set(err, KP_ERR_CONFLICT,
+                              "'%s' exists already but has got the wrong CA cert", path);
+        }
     }
     X509_free(embedded);
     return rc;
@@ -515,7 +539,7 @@ static enum kp_result inspect_kubeconfig(struct run *run, struct item *item,
     if (rc != KP_OK) {
         return rc;
     }
-    rc = check_kubeconfig_ca(path, &kubeconfig, ca->cert, err);
+    rc = check_kubeconfig_ca(run, path, &kubeconfig, ca->cert, err);
     if (rc == KP_OK) {
         rc = check_kubeconfig_client(run, item, &kubeconfig, ca->cert, err);
     }
@@ -766,7 +790,7 @@ static enum kp_result issue_all(struct run *run, struct kp_error *err)
 {
     for (size_t i = 0; i < run->count; i++) {
         struct item *item = &run->items[i];
-        if (item->skip || !item->new_cert) {
+        if (item->skip || !item->new_cert || item->issued) {
             continue;
         }
         enum kp_result rc = issue(run, item, err);

@@ -1,0 +1,78 @@
+# Shared helpers for integration tests. Source it first:  . "$(dirname "$0")/lib.sh"
+# Provides: $KPKI (the binary), $WORK (a fresh temp dir removed on exit), fail, skip, pass,
+# expect_exit, free_port, kubectl_bin, wait_for. Every test prints what it checks.
+set -euo pipefail
+
+KPKI=${KPKI:?set KPKI to the kpki binary}
+KPKI_SOURCE=${KPKI_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+mkdir -p "${KPKI_TEST_TMP:-/tmp}"
+WORK=$(mktemp -d "${KPKI_TEST_TMP:-/tmp}/$(basename "$0" .sh).XXXXXX")
+CHILD_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${CHILD_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${CHILD_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A skipped test exits 77 so ctest can tell it apart (SKIP_RETURN_CODE).
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+pass() { echo "ok: $*"; }
+
+# expect_exit CODE cmd...  runs cmd, requires exit status CODE; stderr kept in $WORK/stderr.
+expect_exit() {
+    local want=$1; shift
+    local got=0
+    "$@" >"$WORK/stdout" 2>"$WORK/stderr" || got=$?
+    if [ "$got" != "$want" ]; then
+        echo "--- stdout"; cat "$WORK/stdout"; echo "--- stderr"; cat "$WORK/stderr"
+        fail "expected exit $want, got $got: $*"
+    fi
+}
+
+# stderr_has TEXT: the last expect_exit's stderr contains TEXT.
+stderr_has() {
+    grep -qF -- "$1" "$WORK/stderr" || { cat "$WORK/stderr"; fail "stderr lacks '$1'"; }
+}
+
+# A TCP port nobody listens on right now (the kernel picks it).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# The newest preinstalled versioned kubectl, or the one asked for (kubectl_bin 1.27).
+kubectl_bin() {
+    local dir=/usr/lib/google-cloud-sdk/bin
+    if [ -n "${1:-}" ]; then
+        [ -x "$dir/kubectl.$1" ] && { echo "$dir/kubectl.$1"; return; }
+        return 1
+    fi
+    local v
+    for v in 33 32 31 30 29 28 27; do
+        [ -x "$dir/kubectl.1.$v" ] && { echo "$dir/kubectl.1.$v"; return; }
+    done
+    command -v kubectl || return 1
+}
+
+# wait_for SECONDS cmd...  retries cmd every 0.1 s until it succeeds.
+wait_for() {
+    local deadline=$(( $(date +%s) + $1 )); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# init_tree ROOT [flags...]: a fast ECDSA tree for node n1 at 127.0.0.1 unless flags say more.
+init_tree() {
+    local root=$1; shift
+    "$KPKI" init --root "$root" --node-name n1 --apiserver-advertise-address 127.0.0.1 \
+        --key-type ecdsa-p256 --quiet "$@"
+}
