@@ -8,6 +8,10 @@ KPKI_SOURCE=${KPKI_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 mkdir -p "${KPKI_TEST_TMP:-/tmp}"
 WORK=$(mktemp -d "${KPKI_TEST_TMP:-/tmp}/$(basename "$0" .sh).XXXXXX")
 CHILD_PIDS=()
+EXTRA_DIRS=()
+# The system python, not a pyenv shim (slow to start, and absent for other users).
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=python3
 
 cleanup() {
     local pid
@@ -17,9 +21,21 @@ cleanup() {
     for pid in "${CHILD_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${EXTRA_DIRS[@]}"
 }
 trap cleanup EXIT
+# bash skips the EXIT trap when a signal kills it; turn signals into an ordinary exit.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# A scratch directory on tmpfs (/dev/shm) when there is one: for tests that run kpki hundreds of
+# times and test behaviour, not durability, so filesystem syncs do not dominate their time.
+fast_dir() {
+    local dir
+    dir=$(mktemp -d /dev/shm/kpki-test.XXXXXX 2>/dev/null) || dir=$(mktemp -d "$WORK/fast.XXXXXX")
+    EXTRA_DIRS+=("$dir")
+    echo "$dir"
+}
 
 # A skipped test exits 77 so ctest can tell it apart (SKIP_RETURN_CODE).
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -44,7 +60,7 @@ stderr_has() {
 
 # A TCP port nobody listens on right now (the kernel picks it).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
 # The newest preinstalled versioned kubectl, or the one asked for (kubectl_bin 1.27).
