@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kp_pki_config config;
     struct kp_error err;
     FUZZ_CHECK(kp_pki_config_init(&config, &err) == KP_OK);
-    enum kp_result rc = kp_pki_config_load_yaml(&config, (const char *)data, size, "fuzz.yaml",
-                                                &err);
+    enum kp_result rc =
+        kp_pki_config_load_yaml(&config, (const char *)data, size, "fuzz.yaml", &err);
     if (rc != KP_OK) {
         FUZZ_CHECK(rc == KP_ERR_INVALID);
         FUZZ_CHECK(err.message[0] != '\0');

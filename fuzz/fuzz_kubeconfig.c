@@ -22,8 +22,7 @@ static bool same_string(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static bool same_bytes(const unsigned char *a, size_t a_len, const unsigned char *b,
-                       size_t b_len)
+static bool same_bytes(const unsigned char *a, size_t a_len, const unsigned char *b, size_t b_len)
 {
     if (a_len != b_len) {
         return false;
@@ -48,20 +47,18 @@ static void check_round_trip(const struct kp_kubeconfig *parsed)
                 rendered);
         abort();
     }
-    bool same = same_string(parsed->context_name, again.context_name) &&
-                same_string(parsed->cluster_name, again.cluster_name) &&
-                same_string(parsed->user_name, again.user_name) &&
-                same_string(parsed->server, again.server) &&
-                same_string(parsed->ca_file, again.ca_file) &&
-                same_string(parsed->cert_file, again.cert_file) &&
-                same_string(parsed->key_file, again.key_file) &&
-                same_string(parsed->token, again.token) &&
-                same_bytes(parsed->ca_data, parsed->ca_len, again.ca_data, again.ca_len) &&
-                same_bytes(parsed->cert_data, parsed->cert_len, again.cert_data, again.cert_len) &&
-                same_bytes(parsed->key_data, parsed->key_len, again.key_data, again.key_len);
+    bool same =
+        same_string(parsed->context_name, again.context_name) &&
+        same_string(parsed->cluster_name, again.cluster_name) &&
+        same_string(parsed->user_name, again.user_name) &&
+        same_string(parsed->server, again.server) && same_string(parsed->ca_file, again.ca_file) &&
+        same_string(parsed->cert_file, again.cert_file) &&
+        same_string(parsed->key_file, again.key_file) && same_string(parsed->token, again.token) &&
+        same_bytes(parsed->ca_data, parsed->ca_len, again.ca_data, again.ca_len) &&
+        same_bytes(parsed->cert_data, parsed->cert_len, again.cert_data, again.cert_len) &&
+        same_bytes(parsed->key_data, parsed->key_len, again.key_data, again.key_len);
     if (!same) {
-        fprintf(stderr, "kubeconfig changed in a render/parse round trip\n---\n%s---\n",
-                rendered);
+        fprintf(stderr, "kubeconfig changed in a render/parse round trip\n---\n%s---\n", rendered);
         abort();
     }
     kp_kubeconfig_wipe(&again);

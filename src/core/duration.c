@@ -96,8 +96,11 @@ enum kp_result kp_duration_parse(const char *text, int64_t *seconds, struct kp_e
         }
     }
     long double whole_seconds = total_ns / 1e9L;
-    int64_t rounded = (int64_t)whole_seconds;
-    if (whole_seconds - (long double)rounded > 1e-6L) {
+    /* Round to the nearest second and allow a microsecond either way for decimal fractions
+     * that binary floating point cannot hold exactly ("0.1h"). */
+    int64_t rounded = (int64_t)(whole_seconds + 0.5L);
+    long double off = whole_seconds - (long double)rounded;
+    if (off > 1e-6L || off < -1e-6L) {
         return kp_error_set(err, KP_ERR_INVALID,
                             "invalid duration '%s': must be a whole number of seconds", text);
     }

@@ -236,9 +236,9 @@ enum kp_result kp_pki_config_load_yaml(struct kp_pki_config *config, const char 
     }
     int root = kp_yaml_root(&doc);
     yaml_node_t *mapping = kp_yaml_node(&doc, root);
-    if (mapping == NULL) {
+    if (mapping == NULL || kp_yaml_is_null(&doc, root)) {
         kp_yaml_free(&doc);
-        return KP_OK; /* an empty file changes nothing */
+        return KP_OK; /* an empty file (or a bare "---") changes nothing */
     }
     if (mapping->type != YAML_MAPPING_NODE) {
         rc = kp_error_set(err, KP_ERR_INVALID, "%s: line %d: expected a mapping of option names "

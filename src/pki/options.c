@@ -224,16 +224,27 @@ static enum kp_result set_key_type(struct kp_pki_config *config, const char *val
     return KP_OK;
 }
 
+/* Parses into a temporary so a bad value leaves the setting as it was. */
+static enum kp_result set_duration(int64_t *slot, const char *value, struct kp_error *err)
+{
+    int64_t seconds = 0;
+    enum kp_result rc = kp_duration_parse(value, &seconds, err);
+    if (rc == KP_OK) {
+        *slot = seconds;
+    }
+    return rc;
+}
+
 static enum kp_result set_cert_validity(struct kp_pki_config *config, const char *value,
                                         struct kp_error *err)
 {
-    return kp_duration_parse(value, &config->cert_validity, err);
+    return set_duration(&config->cert_validity, value, err);
 }
 
 static enum kp_result set_ca_validity(struct kp_pki_config *config, const char *value,
                                       struct kp_error *err)
 {
-    return kp_duration_parse(value, &config->ca_validity, err);
+    return set_duration(&config->ca_validity, value, err);
 }
 
 static enum kp_result set_kubelet_serving(struct kp_pki_config *config, const char *value,

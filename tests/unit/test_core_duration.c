@@ -15,6 +15,7 @@ static void test_parse_valid(void **state)
         {"90s", 90},              {"2h45m30s", 9930},         {"365d", 365LL * 86400},
         {"1y", 365LL * 86400},    {"1.5h", 5400},             {"1000ms", 1},
         {"60000000000ns", 60},    {"0.5m", 30},               {"1d12h", 129600},
+        {"0.1h", 360},            {"0.9999999s", 1},          {"1.0000001s", 1},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         int64_t seconds = 0;

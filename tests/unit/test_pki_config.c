@@ -183,6 +183,10 @@ static void test_config_file(void **state)
     assert_int_equal(load(&config, "apiserver-cert-extra-sans: [x.example.com]\n", &err), KP_OK);
     assert_int_equal(config.apiserver_extra_sans.count, 1);
     assert_int_equal(load(&config, "", &err), KP_OK);
+    assert_int_equal(load(&config, "---\n", &err), KP_OK);
+    /* A rejected value leaves the previous one in place. */
+    assert_int_equal(load(&config, "cert-validity: forever\n", &err), KP_ERR_INVALID);
+    assert_int_equal(config.cert_validity, 90 * 86400);
     kp_pki_config_wipe(&config);
 }
 
