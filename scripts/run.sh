@@ -8,4 +8,7 @@ rm -rf "$root"
     --apiserver-advertise-address 127.0.0.1
 echo
 echo "The tree under $root:"
-find "$root" \( -type f -o -type l \) -printf '%M %p%l\n' | sed 's/\([^ ]*\) \(.*\)/  \1  \2/' | sort -k2
+find "$root" \( -type f -o -type l \) -printf '  %M  %P\t%l\n' | sort -k2 |
+    sed 's/\t\(.\)/ -> \1/; s/\t$//'
+echo
+echo "Inspect with: openssl x509 -noout -text -in $root/etc/kubernetes/pki/apiserver.crt"

@@ -91,25 +91,29 @@ static void show_progress(void *context, size_t done, size_t total)
 static void print_text(const struct kp_pki_config *config, const struct kp_pki_report *report)
 {
     size_t created = 0;
+    int name_width = 4;
+    int path_width = 4;
     for (size_t i = 0; i < report->count; i++) {
-        created += report->entries[i].action != KP_PKI_REUSED &&
-                   report->entries[i].action != KP_PKI_SKIPPED;
+        const struct kp_pki_report_entry *entry = &report->entries[i];
+        created += entry->action != KP_PKI_REUSED && entry->action != KP_PKI_SKIPPED;
+        name_width = (int)strlen(entry->name) > name_width ? (int)strlen(entry->name) : name_width;
+        path_width = (int)strlen(entry->path) > path_width ? (int)strlen(entry->path) : path_width;
     }
     printf("kpki init: %zu of %zu items written under %s in %.3f s (%zu keys generated in "
            "%.3f s)\n",
            created, report->count, config->root, report->total_seconds, report->keys_generated,
            report->keygen_seconds);
-    printf("%-10s %-24s %-44s %-12s %-21s %s\n", "ACTION", "NAME", "FILE", "KEY", "EXPIRES",
-           "SUBJECT");
+    printf("%-10s %-*s %-*s %-12s %-21s %s\n", "ACTION", name_width, "NAME", path_width, "FILE",
+           "KEY", "EXPIRES", "SUBJECT");
     for (size_t i = 0; i < report->count; i++) {
         const struct kp_pki_report_entry *entry = &report->entries[i];
         char expires[32] = "-";
         if (entry->not_after != 0) {
             kp_time_format_rfc3339(entry->not_after, expires, sizeof(expires));
         }
-        printf("%-10s %-24s %-44s %-12s %-21s %s\n", kp_pki_action_name(entry->action),
-               entry->name, entry->path, entry->key[0] != '\0' ? entry->key : "-", expires,
-               entry->subject[0] != '\0' ? entry->subject : "-");
+        printf("%-10s %-*s %-*s %-12s %-21s %s\n", kp_pki_action_name(entry->action), name_width,
+               entry->name, path_width, entry->path, entry->key[0] != '\0' ? entry->key : "-",
+               expires, entry->subject[0] != '\0' ? entry->subject : "-");
     }
 }
 
