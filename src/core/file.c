@@ -315,12 +315,9 @@ int kp_file_remove_stale_temps(const char *dir)
     int removed = 0;
     struct dirent *entry;
     while ((entry = readdir(handle)) != NULL) {
-        if (entry->d_name[0] == '.' && strstr(entry->d_name, KP_FILE_TEMP_MARKER) != NULL) {
-            char path[PATH_BUF];
-            if (kp_path_join(path, sizeof(path), dir, entry->d_name, NULL) == KP_OK &&
-                unlinkat(dirfd(handle), entry->d_name, 0) == 0) {
-                removed++;
-            }
+        if (entry->d_name[0] == '.' && strstr(entry->d_name, KP_FILE_TEMP_MARKER) != NULL &&
+            unlinkat(dirfd(handle), entry->d_name, 0) == 0) {
+            removed++;
         }
     }
     closedir(handle);
@@ -443,30 +440,43 @@ static enum kp_result stage_symlink(struct batch_entry *entry, struct kp_error *
                         entry->path);
 }
 
-/* syncfs() once per filesystem among the entries' directories. */
+/* syncfs() once per filesystem among the entries' directories (each directory looked at once). */
 static enum kp_result sync_filesystems(struct kp_file_batch *batch, struct kp_error *err)
 {
-    dev_t synced[16];
+    enum { MAX_SEEN = 16 };
+    char dirs[MAX_SEEN][PATH_BUF];
+    size_t dir_count = 0;
+    dev_t synced[MAX_SEEN];
     size_t synced_count = 0;
     for (size_t i = 0; i < batch->count; i++) {
         char dir[PATH_BUF];
         if (kp_path_dirname(dir, sizeof(dir), batch->entries[i].path, err) != KP_OK) {
             return err != NULL ? err->code : KP_ERR_INVALID;
         }
+        bool seen_dir = false;
+        for (size_t j = 0; j < dir_count && !seen_dir; j++) {
+            seen_dir = strcmp(dirs[j], dir) == 0;
+        }
+        if (seen_dir) {
+            continue;
+        }
+        if (dir_count < MAX_SEEN) {
+            memcpy(dirs[dir_count++], dir, sizeof(dir));
+        }
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
             return kp_error_errno(err, errno, "cannot open directory '%s'", dir);
         }
         struct stat st;
-        bool seen = false;
+        bool seen_dev = false;
         int failure = checked("fstat", fstat(fd, &st));
         for (size_t j = 0; failure == 0 && j < synced_count; j++) {
-            seen = seen || synced[j] == st.st_dev;
+            seen_dev = seen_dev || synced[j] == st.st_dev;
         }
-        if (failure == 0 && !seen) {
+        if (failure == 0 && !seen_dev) {
             int fault = kp_fault_check("syncfs");
             failure = fault != 0 ? fault : checked("syncfs", syncfs(fd));
-            if (failure == 0 && synced_count < sizeof(synced) / sizeof(synced[0])) {
+            if (failure == 0 && synced_count < MAX_SEEN) {
                 synced[synced_count++] = st.st_dev;
             }
         }

@@ -51,6 +51,18 @@ bool kp_key_type_is_rsa(enum kp_key_type type);
 KP_MUST_CHECK enum kp_result kp_key_generate(enum kp_key_type type, EVP_PKEY **out,
                                              struct kp_error *err);
 
+/* A generator for many keys of one type: for ECDSA it keeps one prepared EVP_PKEY_CTX, where
+ * EVP_PKEY_Q_keygen would look the algorithm up again for every key (most of an ECDSA key's
+ * cost in OpenSSL 3.0). Not thread-safe: one generator per thread. */
+struct kp_keygen;
+KP_MUST_CHECK enum kp_result kp_keygen_new(enum kp_key_type type, struct kp_keygen **out,
+                                           struct kp_error *err);
+/* A new key (new reference: free with EVP_PKEY_free). */
+KP_MUST_CHECK enum kp_result kp_keygen_next(struct kp_keygen *gen, EVP_PKEY **out,
+                                            struct kp_error *err);
+enum kp_key_type kp_keygen_type(const struct kp_keygen *gen);
+void kp_keygen_free(struct kp_keygen *gen);
+
 /* RSA key of `bits` (2048, 3072 or 4096) with e = 65537, primes from OpenSSL's prime
  * generator, assembled and checked per FIPS 186-5 A.1.3 rules. */
 KP_MUST_CHECK enum kp_result kp_rsa_generate(int bits, EVP_PKEY **out, struct kp_error *err);
@@ -113,11 +125,21 @@ struct kp_cert_template {
  * subject_key; issuer_key ignored). Extensions in Go's order: KeyUsage (critical), ExtKeyUsage,
  * BasicConstraints (critical), SubjectKeyIdentifier (CAs), AuthorityKeyIdentifier (when an
  * issuer has an SKID), SubjectAltName. Subject: O then CN. Digest by the signing key: SHA-256,
- * or SHA-384 for a P-384 key. *out: free with X509_free. */
+ * or SHA-384 for a P-384 key. *out: free with X509_free.
+ * The result is complete for encoding, for signing other certificates with issuer_key, and for
+ * every kp_cert_* question except one: for an ECDSA subject key its public key is written
+ * straight into the SubjectPublicKeyInfo (see set_public_key in cert.c for why), so OpenSSL's
+ * cached EVP_PKEY is absent - X509_get0_pubkey() returns NULL, and kp_cert_matches_key and
+ * chain verification with it as the anchor fail. Pass it through kp_cert_reload() first when
+ * it must be verified against (an issuer re-issued while checking what it signed). */
 KP_MUST_CHECK enum kp_result kp_cert_issue(const struct kp_cert_template *tmpl,
                                            EVP_PKEY *subject_key, X509 *issuer_cert,
                                            EVP_PKEY *issuer_key, X509 **out,
                                            struct kp_error *err);
+
+/* Replaces *cert by a copy parsed from its own DER encoding, so that every OpenSSL accessor
+ * works on it (see kp_cert_issue). On failure *cert is left as it was. */
+KP_MUST_CHECK enum kp_result kp_cert_reload(X509 **cert, struct kp_error *err);
 
 /* PEM "CERTIFICATE" block. *pem: free with free(). */
 KP_MUST_CHECK enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len,

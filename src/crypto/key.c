@@ -72,22 +72,74 @@ enum kp_key_type kp_key_type_of(EVP_PKEY *key)
     return KP_KEY_UNKNOWN;
 }
 
-enum kp_result kp_key_generate(enum kp_key_type type, EVP_PKEY **out, struct kp_error *err)
+struct kp_keygen {
+    enum kp_key_type type;
+    EVP_PKEY_CTX *ctx; /* ECDSA only */
+};
+
+enum kp_result kp_keygen_new(enum kp_key_type type, struct kp_keygen **out, struct kp_error *err)
 {
     *out = NULL;
     if (type >= KP_KEY_UNKNOWN) {
         return kp_error_set(err, KP_ERR_INVALID, "unknown key type");
     }
-    if (key_types[type].rsa_bits != 0) {
-        return kp_rsa_generate(key_types[type].rsa_bits, out, err);
+    struct kp_keygen *gen = calloc(1, sizeof(*gen));
+    if (gen == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    gen->type = type;
+    if (key_types[type].curve != NULL) {
+        ERR_clear_error();
+        gen->ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (gen->ctx == NULL || EVP_PKEY_keygen_init(gen->ctx) <= 0 ||
+            EVP_PKEY_CTX_set_group_name(gen->ctx, key_types[type].curve) <= 0) {
+            kp_keygen_free(gen);
+            return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot prepare %s key generation",
+                                    key_types[type].name);
+        }
+    }
+    *out = gen;
+    return KP_OK;
+}
+
+enum kp_result kp_keygen_next(struct kp_keygen *gen, EVP_PKEY **out, struct kp_error *err)
+{
+    *out = NULL;
+    if (gen->ctx == NULL) {
+        return kp_rsa_generate(key_types[gen->type].rsa_bits, out, err);
     }
     ERR_clear_error();
-    *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", key_types[type].curve);
-    if (*out == NULL) {
+    if (EVP_PKEY_generate(gen->ctx, out) <= 0) {
+        *out = NULL;
         return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot generate an %s key",
-                                key_types[type].name);
+                                key_types[gen->type].name);
     }
     return KP_OK;
+}
+
+enum kp_key_type kp_keygen_type(const struct kp_keygen *gen)
+{
+    return gen->type;
+}
+
+void kp_keygen_free(struct kp_keygen *gen)
+{
+    if (gen != NULL) {
+        EVP_PKEY_CTX_free(gen->ctx);
+        free(gen);
+    }
+}
+
+enum kp_result kp_key_generate(enum kp_key_type type, EVP_PKEY **out, struct kp_error *err)
+{
+    *out = NULL;
+    struct kp_keygen *gen = NULL;
+    enum kp_result rc = kp_keygen_new(type, &gen, err);
+    if (rc == KP_OK) {
+        rc = kp_keygen_next(gen, out, err);
+    }
+    kp_keygen_free(gen);
+    return rc;
 }
 
 void kp_secret_free(void *secret, size_t len)

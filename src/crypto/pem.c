@@ -28,6 +28,25 @@ enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len, struct kp_err
     return rc;
 }
 
+enum kp_result kp_cert_reload(X509 **cert, struct kp_error *err)
+{
+    ERR_clear_error();
+    unsigned char *der = NULL;
+    int len = i2d_X509(*cert, &der);
+    if (len <= 0) {
+        return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode certificate");
+    }
+    const unsigned char *cursor = der;
+    X509 *parsed = d2i_X509(NULL, &cursor, len);
+    OPENSSL_free(der);
+    if (parsed == NULL) {
+        return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot re-read certificate");
+    }
+    X509_free(*cert);
+    *cert = parsed;
+    return KP_OK;
+}
+
 enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
                                  STACK_OF(X509) **out, struct kp_error *err)
 {

@@ -310,6 +310,9 @@ static enum kp_result inspect_ca(struct run *run, struct item *item, struct kp_e
     /* Re-issue now: the certificates this CA signed are checked against it next. */
     if (rc == KP_OK && item->action == KP_PKI_COMPLETED) {
         rc = issue(run, item, err);
+        if (rc == KP_OK) {
+            rc = kp_cert_reload(&item->cert, err); /* it is an anchor: see kp_cert_issue */
+        }
         item->issued = rc == KP_OK;
     }
     return rc;

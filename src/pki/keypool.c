@@ -22,13 +22,26 @@ struct pool {
     struct kp_error first_error;
 };
 
+/* A generator for type, reusing *gen when it already makes that type. */
+static enum kp_result generator_for(enum kp_key_type type, struct kp_keygen **gen,
+                                    struct kp_error *err)
+{
+    if (*gen != NULL && kp_keygen_type(*gen) == type) {
+        return KP_OK;
+    }
+    kp_keygen_free(*gen);
+    *gen = NULL;
+    return kp_keygen_new(type, gen, err);
+}
+
 static void *worker(void *arg)
 {
     struct pool *pool = arg;
+    struct kp_keygen *gen = NULL; /* this thread's own */
     for (;;) {
         size_t index = atomic_fetch_add(&pool->next, 1);
         if (index >= pool->count) {
-            return NULL;
+            break;
         }
         struct kp_error err;
         kp_error_clear(&err);
@@ -36,9 +49,13 @@ static void *worker(void *arg)
         bool stop = pool->failed;
         pthread_mutex_unlock(&pool->lock);
         if (stop) {
-            return NULL;
+            break;
         }
-        enum kp_result rc = kp_key_generate(pool->jobs[index].type, &pool->jobs[index].key, &err);
+        struct kp_key_job *job = &pool->jobs[index];
+        enum kp_result rc = generator_for(job->type, &gen, &err);
+        if (rc == KP_OK) {
+            rc = kp_keygen_next(gen, &job->key, &err);
+        }
         pthread_mutex_lock(&pool->lock);
         if (rc != KP_OK && !pool->failed) {
             pool->failed = true;
@@ -52,6 +69,8 @@ static void *worker(void *arg)
         }
         pthread_mutex_unlock(&pool->lock);
     }
+    kp_keygen_free(gen);
+    return NULL;
 }
 
 static int online_cpus(void)

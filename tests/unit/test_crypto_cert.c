@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ static X509 *make_ca(EVP_PKEY *key, const char *name)
     X509 *cert = NULL;
     struct kp_error err;
     assert_int_equal(kp_cert_issue(&tmpl, key, NULL, NULL, &cert, &err), KP_OK);
+    assert_int_equal(kp_cert_reload(&cert, &err), KP_OK); /* as read back from disk */
     return cert;
 }
 
@@ -59,6 +61,7 @@ static X509 *make_leaf(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
     X509 *cert = NULL;
     struct kp_error err;
     assert_int_equal(kp_cert_issue(&tmpl, key, ca, ca_key, &cert, &err), KP_OK);
+    assert_int_equal(kp_cert_reload(&cert, &err), KP_OK); /* as read back from disk */
     return cert;
 }
 
@@ -149,6 +152,34 @@ static void test_leaf_certificate(void **state)
     X509_free(ca);
     EVP_PKEY_free(key);
     EVP_PKEY_free(ca_key);
+}
+
+/* Straight from kp_cert_issue, an ECDSA certificate encodes its key correctly but has no cached
+ * EVP_PKEY (the documented fast path); an RSA one has. Reloaded, both answer everything. */
+static void test_issued_certificate_before_reload(void **state)
+{
+    (void)state;
+    const enum kp_key_type types[] = {KP_KEY_ECDSA_P256, KP_KEY_ECDSA_P384, KP_KEY_RSA_2048};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        EVP_PKEY *key = new_key(types[i]);
+        struct kp_cert_template tmpl = {
+            .common_name = "c",
+            .key_usage = KP_KU_DIGITAL_SIGNATURE,
+            .not_before = NOW,
+            .not_after = NOW + 60,
+        };
+        X509 *cert = NULL;
+        struct kp_error err;
+        assert_int_equal(kp_cert_issue(&tmpl, key, NULL, NULL, &cert, &err), KP_OK);
+        bool rsa = kp_key_type_is_rsa(types[i]);
+        assert_int_equal(X509_get0_pubkey(cert) != NULL, rsa);
+        ERR_clear_error();
+        assert_int_equal(kp_cert_reload(&cert, &err), KP_OK);
+        assert_true(kp_cert_matches_key(cert, key));
+        assert_int_equal(X509_verify(cert, key), 1); /* self-signature over the encoded key */
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    }
 }
 
 static void test_serials_in_kubeadm_range(void **state)
@@ -325,6 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_certificate),
         cmocka_unit_test(test_leaf_certificate),
+        cmocka_unit_test(test_issued_certificate_before_reload),
         cmocka_unit_test(test_serials_in_kubeadm_range),
         cmocka_unit_test(test_utf8_when_not_printable),
         cmocka_unit_test(test_verify_chain),
