@@ -4,7 +4,7 @@
 #
 # Usage:
 #   bench/init-tree.sh KPKI_BINARY [--runs N] [--key-types rsa-2048,ecdsa-p256]
-#       [--work-dir DIR] [--also-on DIR]
+#       [--work-dir DIR] [--also-on DIR] [--no-openssl]
 #
 #   --runs N          timed runs of each tool per key type (default: 7 for rsa-*, 15 for ecdsa-*)
 #   --key-types LIST  comma-separated key types (default: rsa-2048,ecdsa-p256)
@@ -15,6 +15,8 @@
 #   --also-on DIR     also time kpki with its roots under DIR (e.g. /dev/shm, a tmpfs, where
 #                     syncfs() has nothing to write), interleaved with the other runs; the
 #                     difference of the two kpki medians estimates the cost of durability
+#   --no-openssl      leave bench/openssl-tree.sh out (with --also-on: many cheap rounds that
+#                     measure only what durable writes cost)
 #
 # For each key type the tools run in turn, round after round (kpki, openssl, then openssl, kpki,
 # ...), so that both share the machine's noise; one untimed warm-up round comes first and also
@@ -41,7 +43,7 @@ openssl_tree="$bench_dir/openssl-tree.sh"
 usage() {
     cat >&2 <<EOF
 usage: $prog KPKI_BINARY [--runs N] [--key-types rsa-2048,ecdsa-p256] [--work-dir DIR]
-       [--also-on DIR]
+       [--also-on DIR] [--no-openssl]
 EOF
     exit 2
 }
@@ -66,11 +68,13 @@ runs=""
 key_types="rsa-2048,ecdsa-p256"
 work_parent=${TMPDIR:-/tmp}
 also_on=""
+with_openssl=1
 
 while (($# > 0)); do
     opt=$1
     case $opt in
     -h | --help) usage ;;
+    --no-openssl) with_openssl=0; shift; continue ;;
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --*) (($# >= 2)) || die "option $opt needs a value"; val=$2; shift 2 ;;
     *)
@@ -92,8 +96,10 @@ done
 [[ -n $kpki ]] || usage
 [[ -f $kpki && -x $kpki ]] || die "'$kpki' is not an executable file (build it first)"
 kpki=$(cd -- "$(dirname -- "$kpki")" && pwd -P)/${kpki##*/}
-[[ -x $openssl_tree ]] || die "$openssl_tree is missing or not executable"
-command -v openssl >/dev/null || die "openssl is not on PATH (bench/openssl-tree.sh needs it)"
+if ((with_openssl)); then
+    [[ -x $openssl_tree ]] || die "$openssl_tree is missing or not executable"
+    command -v openssl >/dev/null || die "openssl is not on PATH (bench/openssl-tree.sh needs it)"
+fi
 if [[ -n $runs ]]; then
     [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs '$runs' is not a positive integer"
 fi
@@ -150,6 +156,10 @@ if [[ -n $also_on ]]; then
     label[kpki-alt]="kpki init, root on $(fstype "$alt_work")"
     root_parent[kpki-alt]="$alt_work"
 fi
+if ((!with_openssl)); then
+    unset 'variants[-1]'
+    ((${#variants[@]} > 0)) || die "nothing to time"
+fi
 
 # tool_cmd VARIANT TYPE ROOT: fill the array `cmd` with the command line of one run.
 tool_cmd() {
@@ -180,7 +190,7 @@ sync_scratch() {
 # run_one VARIANT TYPE: run it once on a new root; sets `wall` and `cpu` (seconds), and for kpki
 # `keygen` and `total` (seconds, from its JSON). Leaves the root in place as `root`.
 run_one() {
-    local variant=$1 type=$2 t0 t1 times user sys
+    local variant=$1 type=$2 t0 t1 user sys
     root="${root_parent[$variant]}/root-$variant"
     rm -rf -- "$root"
     tool_cmd "$variant" "$type" "$root"
@@ -289,17 +299,21 @@ echo '```'
 echo
 echo "- machine: ${cpu_model:-unknown CPU}${cpu_family:+ (family $cpu_family, model $cpu_modelno)}, $cores cores, Linux $(uname -r)"
 echo "- date: $start_date; load average (1/5/15 min) $load_before before, $load_after after"
-echo "- software: $("$kpki" version 2>/dev/null | head -n 1 || echo kpki) at $repo_rev; $(openssl version); bash $BASH_VERSION"
+echo "- software: $("$kpki" version 2>/dev/null | head -n 1 || echo kpki) (repo at $repo_rev); $(openssl version); bash $BASH_VERSION"
 echo "- roots: fresh directories under $(dirname -- "$work")/ ($(fstype "$work")), one per run$(
     [[ -n $also_on ]] && printf '; the "%s" row under %s/ (%s)' "${label[kpki-alt]}" \
         "$(dirname -- "$alt_work")" "$(fstype "$alt_work")")"
 echo "- timing: wall = \$EPOCHREALTIME around the process; CPU = user+sys of the process and its children (bash's \`time\` keyword, getrusage); medians, one untimed warm-up round, tools interleaved round by round, \`sync -f\` before each run"
-echo "- commands: \`kpki init --root ROOT --node-name bench --apiserver-advertise-address 127.0.0.1 --key-type T --output json\` and \`bench/openssl-tree.sh --root ROOT --key-type T --node-name bench --advertise-address 127.0.0.1\`"
+echo "- commands: \`kpki init --root ROOT --node-name bench --apiserver-advertise-address 127.0.0.1 --key-type T --output json\` and \`bench/openssl-tree.sh --root ROOT --key-type T --node-name bench --advertise-address 127.0.0.1\`$(
+    ((with_openssl)) || printf ' (not run here: --no-openssl)')"
 
 for type in "${types[@]}"; do
-    read -r o_wall _ _ < <(stats "$work/$type.openssl" 1)
-    read -r o_cpu _ _ < <(stats "$work/$type.openssl" 2)
-    n=$(wc -l <"$work/$type.openssl")
+    o_wall="" o_cpu=""
+    if ((with_openssl)); then
+        read -r o_wall _ _ < <(stats "$work/$type.openssl" 1)
+        read -r o_cpu _ _ < <(stats "$work/$type.openssl" 2)
+    fi
+    n=$(wc -l <"$work/$type.${variants[0]}")
     echo
     echo "### $type ($n runs each)"
     echo
@@ -310,6 +324,8 @@ for type in "${types[@]}"; do
         read -r c_med _ _ < <(stats "$work/$type.$v" 2)
         if [[ $v == openssl ]]; then
             ratio_w="1 (baseline)" ratio_c="1 (baseline)"
+        elif [[ -z $o_wall ]]; then
+            ratio_w="not run" ratio_c="not run"
         else
             ratio_w=$(awk -v o="$o_wall" -v t="$w_med" 'BEGIN { printf "%.1f× faster", o / t }')
             ratio_c=$(awk -v o="$o_cpu" -v t="$c_med" 'BEGIN { printf "%.1f× less", o / t }')
@@ -335,11 +351,15 @@ for type in "${types[@]}"; do
         read -r b_med _ _ < <(stats "$work/$type.kpki-alt" 1)
         read -r at_med _ _ < <(stats "$work/$type.kpki" 4)
         read -r bt_med _ _ < <(stats "$work/$type.kpki-alt" 4)
-        awk -v a="$a_med" -v b="$b_med" -v at="$at_med" -v bt="$bt_med" \
+        # Paired: line i of both files is round i, so the difference within each round is
+        # less exposed to load that drifts over the run.
+        read -r p_med _ _ < <(paste -d' ' "$work/$type.kpki" "$work/$type.kpki-alt" |
+            awk '{ printf "%.6f\n", $4 - $8 }' >"$work/out/paired" && stats "$work/out/paired" 1)
+        awk -v a="$a_med" -v b="$b_med" -v at="$at_med" -v bt="$bt_med" -v p="$p_med" \
             -v fa="$(fstype "$work")" -v fb="$(fstype "$alt_work")" 'BEGIN {
             d = a - b; dt = at - bt
-            printf "- durability: median wall on %s minus on %s = %.1f ms (%.0f%% of the %s wall); in-process totals differ by %.1f ms\n",
-                fa, fb, d * 1000, (a > 0 ? d / a * 100 : 0), fa, dt * 1000 }'
+            printf "- durability: median wall on %s minus median wall on %s = %.1f ms (%.0f%% of the %s median wall); medians of the in-process totals differ by %.1f ms; median of the per-round differences of the in-process totals: %.1f ms\n",
+                fa, fb, d * 1000, (a > 0 ? d / a * 100 : 0), fa, dt * 1000, p * 1000 }'
     fi
 done
 say "done"
