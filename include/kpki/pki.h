@@ -144,4 +144,102 @@ KP_MUST_CHECK enum kp_result kp_pki_init(const struct kp_pki_config *config,
                                          const struct kp_pki_hooks *hooks,
                                          struct kp_pki_report *report, struct kp_error *err);
 
+/* ---- check: the audit of a tree ---- */
+
+#define KP_CHECK_MAX_FINDINGS 12
+
+enum kp_check_severity {
+    KP_CHECK_NOTE,    /* worth knowing, not wrong (e.g. an external CA, a self-signed kubelet) */
+    KP_CHECK_PROBLEM, /* wrong: something will fail or is unsafe */
+};
+
+struct kp_check_finding {
+    enum kp_check_severity severity;
+    char code[32];     /* stable identifier: "missing", "wrong-ca", "key-mismatch", ... */
+    char message[384]; /* one line naming the file and the value */
+};
+
+enum kp_check_kind { KP_CHECK_CA, KP_CHECK_CERT, KP_CHECK_KUBECONFIG, KP_CHECK_KEYS, KP_CHECK_CRL };
+
+struct kp_check_item {
+    char name[64];    /* the table row ("apiserver", "admin.conf", "sa", "ca.crl") */
+    char path[512];   /* main file, relative to the root */
+    enum kp_check_kind kind;
+    char ca[32];      /* the signing CA's row name, "" for CAs and keys */
+    bool missing;
+    bool external;    /* a CA without its key, or a certificate of such a CA */
+    int64_t not_after;/* 0: no certificate (keys, missing) */
+    char serial[80];
+    bool expiring;    /* not after within the warning window (and not expired) */
+    size_t finding_count;
+    struct kp_check_finding findings[KP_CHECK_MAX_FINDINGS];
+};
+
+enum kp_check_status { KP_CHECK_HEALTHY = 0, KP_CHECK_EXPIRING = 1, KP_CHECK_PROBLEMS = 2 };
+
+struct kp_check_report {
+    struct kp_check_item *items; /* owned */
+    size_t count;
+    int64_t checked_at;
+    int64_t warn_within;
+    enum kp_check_status status;
+    size_t problems; /* findings of severity PROBLEM, all items */
+};
+
+void kp_check_report_wipe(struct kp_check_report *report);
+bool kp_check_item_has_problem(const struct kp_check_item *item);
+
+/* Fills unset identity options of config from the tree itself, so `kpki check --root DIR` needs
+ * no flags: the node name from etcd/server.crt's CN (else the kubelet client certificate), the
+ * advertise address and port from controller-manager.conf's server URL, the control-plane
+ * endpoint from admin.conf's, the cluster name from admin.conf. Call before finalize. */
+void kp_pki_config_infer(struct kp_pki_config *config, const char *root);
+
+/* Audits every file of the tree under a finalized config (see docs/cli.md "kpki check" for the
+ * list of checks). Returns KP_OK when the audit ran, whatever it found (report->status); an
+ * error only when it could not run (the root does not exist or cannot be read). */
+KP_MUST_CHECK enum kp_result kp_pki_check(const struct kp_pki_config *config,
+                                          const struct kp_clock *clock, int64_t warn_within,
+                                          struct kp_check_report *report, struct kp_error *err);
+
+/* ---- revocation ---- */
+
+#define KP_CRL_DEFAULT_VALIDITY (180LL * 86400)
+
+/* The certificate a table row holds (a kubeconfig's embedded or referenced one, the kubelet's
+ * behind its symlink) and the row name of its CA. *cert: free with X509_free. A path (containing
+ * '/') is read as a PEM certificate and its CA found among the tree's three. */
+KP_MUST_CHECK enum kp_result kp_pki_find_certificate(const struct kp_pki_config *config,
+                                                     const char *name_or_path, X509 **cert,
+                                                     char *ca_name, size_t ca_name_size,
+                                                     struct kp_error *err);
+
+struct kp_revoke_result {
+    char crl_path[512];   /* relative to the root */
+    uint64_t crl_number;
+    size_t entries;
+    bool already_revoked; /* the serial was listed before; the CRL was re-signed anyway */
+};
+
+/* Adds serial_hex (upper-case hex) to the CRL of CA `ca_name` ("ca", "etcd-ca",
+ * "front-proxy-ca") with reason, and re-signs it (number + 1, thisUpdate now, nextUpdate now +
+ * validity), written atomically as <ca>.crl next to the CA. Needs the CA key. */
+KP_MUST_CHECK enum kp_result kp_pki_revoke(const struct kp_pki_config *config,
+                                           const struct kp_clock *clock, const char *ca_name,
+                                           const char *serial_hex, enum kp_crl_reason reason,
+                                           int64_t validity, struct kp_revoke_result *result,
+                                           struct kp_error *err);
+
+/* Re-signs (or creates, empty) the CRL of ca_name with the same entries. */
+KP_MUST_CHECK enum kp_result kp_pki_crl_sign(const struct kp_pki_config *config,
+                                             const struct kp_clock *clock, const char *ca_name,
+                                             int64_t validity, struct kp_revoke_result *result,
+                                             struct kp_error *err);
+
+/* Loads the CRL of ca_name (NULL *crl when there is none), checking that the CA signed it.
+ * *crl: free with X509_CRL_free. */
+KP_MUST_CHECK enum kp_result kp_pki_crl_load(const struct kp_pki_config *config,
+                                             const char *ca_name, X509_CRL **crl,
+                                             struct kp_error *err);
+
 #endif

@@ -1,8 +1,10 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/log.h"
+#include "core/core.h"
 
 static const struct kp_cli_flag *find_flag(const struct kp_cli_flag *const *tables,
                                            size_t table_count, const char *name, size_t len)
@@ -108,6 +110,38 @@ void kp_cli_print_flags(const struct kp_cli_flag *flags)
         }
         printf("\n");
     }
+}
+
+enum kp_result kp_cli_read_input(const char *path, size_t max, char **data, size_t *len,
+                                 struct kp_error *err)
+{
+    if (strcmp(path, "-") != 0) {
+        return kp_file_read(path, max, data, len, err);
+    }
+    *data = NULL;
+    *len = 0;
+    char *buffer = malloc(max + 2);
+    if (buffer == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    size_t used = 0;
+    size_t got;
+    while ((got = fread(buffer + used, 1, max + 1 - used, stdin)) > 0) {
+        used += got;
+        if (used > max) {
+            free(buffer);
+            return kp_error_set(err, KP_ERR_INVALID, "standard input is too large (at most %zu "
+                                "bytes)", max);
+        }
+    }
+    if (ferror(stdin)) {
+        free(buffer);
+        return kp_error_errno(err, errno, "cannot read standard input");
+    }
+    buffer[used] = '\0';
+    *data = buffer;
+    *len = used;
+    return KP_OK;
 }
 
 int kp_cli_fail(const struct kp_error *err)

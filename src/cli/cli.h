@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "kpki/error.h"
+#include "kpki/pki.h"
 
 /* A flag of a subcommand. */
 struct kp_cli_flag {
@@ -52,6 +53,11 @@ const char *kp_cli_value(const struct kp_cli_parsed *parsed, const char *name);
 /* Prints a flag table for --help. */
 void kp_cli_print_flags(const struct kp_cli_flag *flags);
 
+/* Reads a whole input: a file, or standard input for "-". At most max bytes; *data is
+ * NUL-terminated heap memory (free with free()). */
+KP_MUST_CHECK enum kp_result kp_cli_read_input(const char *path, size_t max, char **data,
+                                               size_t *len, struct kp_error *err);
+
 /* Prints "kpki: error: <message>" and returns the exit code for err. */
 int kp_cli_fail(const struct kp_error *err);
 
@@ -60,8 +66,22 @@ enum kp_cli_output { KP_CLI_OUTPUT_TEXT, KP_CLI_OUTPUT_JSON };
 KP_MUST_CHECK enum kp_result kp_cli_output_parse(const char *value, enum kp_cli_output *output,
                                                  struct kp_error *err);
 
+/* The init option table (include/kpki/pki.h) as flags, for every command that takes the
+ * tree's identity (init, check, renew, kubeconfig). Static storage; NULL-name terminated. */
+const struct kp_cli_flag *kp_cli_pki_option_flags(void);
+
+/* Applies --config FILE (if given) then every option flag, in command-line order, to config:
+ * defaults < file < flags; a list flag replaces the file's list. Errors name the flag or file. */
+KP_MUST_CHECK enum kp_result kp_cli_load_pki_options(struct kp_pki_config *config,
+                                                     const struct kp_cli_parsed *parsed,
+                                                     struct kp_error *err);
+
 /* Subcommands: argc/argv start after the subcommand name. Return the process exit code. */
 int kp_cmd_init(int argc, char **argv);
 int kp_cmd_version(int argc, char **argv);
+int kp_cmd_verify(int argc, char **argv);
+int kp_cmd_check(int argc, char **argv);
+int kp_cmd_revoke(int argc, char **argv);
+int kp_cmd_crl(int argc, char **argv);
 
 #endif

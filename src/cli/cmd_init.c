@@ -19,25 +19,6 @@ static const struct kp_cli_flag init_own_flags[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-#define MAX_OPTION_FLAGS 64
-static struct kp_cli_flag option_flags[MAX_OPTION_FLAGS + 1];
-
-/* The init flags are the option table's rows: one source for flags, file keys and help. */
-static const struct kp_cli_flag *build_option_flags(void)
-{
-    size_t count = 0;
-    for (const struct kp_pki_option *option = kp_pki_options();
-         option->name != NULL && count < MAX_OPTION_FLAGS; option++) {
-        option_flags[count].name = option->name;
-        option_flags[count].value_name = option->value_name;
-        option_flags[count].default_text = option->default_text;
-        option_flags[count].help = option->help;
-        count++;
-    }
-    memset(&option_flags[count], 0, sizeof(option_flags[count]));
-    return option_flags;
-}
-
 static void print_help(const struct kp_cli_flag *options)
 {
     printf("Usage: kpki init [flags]\n\n"
@@ -54,29 +35,6 @@ static void print_help(const struct kp_cli_flag *options)
     printf("\nExit codes: 0 done, 1 invalid input, 3 permission denied, 4 not found,\n"
            "5 an existing file conflicts, 6 I/O error, 7 internal error.\n"
            "See docs/cli.md and docs/pki-tree.md.\n");
-}
-
-/* Applies flags in order; a list flag given on the command line replaces the file's list. */
-static enum kp_result apply_flags(struct kp_pki_config *config, const struct kp_cli_parsed *parsed,
-                                  struct kp_error *err)
-{
-    bool cleared[MAX_OPTION_FLAGS] = {false};
-    for (size_t i = 0; i < parsed->count; i++) {
-        const struct kp_pki_option *option = kp_pki_option_find(parsed->args[i].name);
-        if (option == NULL) {
-            continue; /* one of init's own flags */
-        }
-        size_t index = (size_t)(option - kp_pki_options());
-        if (option->is_list && !cleared[index]) {
-            option->clear(config);
-            cleared[index] = true;
-        }
-        enum kp_result rc = option->set(config, parsed->args[i].value, err);
-        if (rc != KP_OK) {
-            return kp_error_prefix(err, "--%s", option->name);
-        }
-    }
-    return KP_OK;
 }
 
 static void show_progress(void *context, size_t done, size_t total)
@@ -153,7 +111,7 @@ static int print_json(const struct kp_pki_config *config, const struct kp_pki_re
 
 int kp_cmd_init(int argc, char **argv)
 {
-    const struct kp_cli_flag *options = build_option_flags();
+    const struct kp_cli_flag *options = kp_cli_pki_option_flags();
     const struct kp_cli_flag *tables[] = {options, init_own_flags};
     struct kp_cli_parsed parsed;
     struct kp_error err;
@@ -179,14 +137,7 @@ int kp_cmd_init(int argc, char **argv)
     if (kp_pki_config_init(&config, &err) != KP_OK) {
         return kp_cli_fail(&err);
     }
-    enum kp_result rc = KP_OK;
-    const char *config_file = kp_cli_value(&parsed, "config");
-    if (config_file != NULL) {
-        rc = kp_pki_config_load_file(&config, config_file, &err);
-    }
-    if (rc == KP_OK) {
-        rc = apply_flags(&config, &parsed, &err);
-    }
+    enum kp_result rc = kp_cli_load_pki_options(&config, &parsed, &err);
     if (rc == KP_OK) {
         rc = kp_pki_config_finalize(&config, &err);
     }

@@ -16,6 +16,10 @@ struct command {
 
 static const struct command commands[] = {
     {"init", kp_cmd_init, "build the control-plane PKI: CAs, certificates, keys, kubeconfigs"},
+    {"check", kp_cmd_check, "audit every certificate, key and kubeconfig of a tree"},
+    {"revoke", kp_cmd_revoke, "revoke a certificate: add it to its CA's CRL"},
+    {"crl", kp_cmd_crl, "list or re-sign the CRLs"},
+    {"verify", kp_cmd_verify, "verify a certificate chain for a role, as the components do"},
     {"version", kp_cmd_version, "print the version"},
 };
 

@@ -243,3 +243,95 @@ enum kp_result kp_yaml_writer_finish(struct kp_yaml_writer *writer, char **out, 
     kp_yaml_writer_wipe(writer);
     return KP_OK;
 }
+
+/* ---- re-emitting a document ---- */
+
+struct rewrite {
+    struct kp_yaml_doc *doc;
+    struct kp_yaml_writer *writer;
+    kp_yaml_replace_fn replace;
+    void *context;
+    int depth;
+};
+
+static void rewrite_scalar(struct kp_yaml_writer *writer, yaml_node_t *node)
+{
+    yaml_event_t event;
+    /* Keep the original style only for plain scalars; quoted ones are re-quoted as needed. */
+    emit(writer, &event,
+         yaml_scalar_event_initialize(&event, NULL, NULL, node->data.scalar.value,
+                                      (int)node->data.scalar.length, 1, 1,
+                                      YAML_ANY_SCALAR_STYLE));
+}
+
+static void rewrite_node(struct rewrite *state, int index)
+{
+    yaml_node_t *node = kp_yaml_node(state->doc, index);
+    if (node == NULL || ++state->depth > 256) {
+        state->writer->failed = true;
+        state->depth--;
+        return;
+    }
+    switch (node->type) {
+    case YAML_SCALAR_NODE:
+        rewrite_scalar(state->writer, node);
+        break;
+    case YAML_SEQUENCE_NODE:
+        if (node->data.sequence.items.start == node->data.sequence.items.top) {
+            yaml_event_t event;
+            emit(state->writer, &event,
+                 yaml_sequence_start_event_initialize(&event, NULL, NULL, 1,
+                                                      YAML_FLOW_SEQUENCE_STYLE));
+            emit(state->writer, &event, yaml_sequence_end_event_initialize(&event));
+            break;
+        }
+        kp_yaml_writer_seq_start(state->writer);
+        for (yaml_node_item_t *item = node->data.sequence.items.start;
+             item < node->data.sequence.items.top; item++) {
+            rewrite_node(state, *item);
+        }
+        kp_yaml_writer_seq_end(state->writer);
+        break;
+    case YAML_MAPPING_NODE:
+        if (node->data.mapping.pairs.start == node->data.mapping.pairs.top) {
+            kp_yaml_writer_empty_map(state->writer);
+            break;
+        }
+        kp_yaml_writer_map_start(state->writer);
+        for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+             pair < node->data.mapping.pairs.top; pair++) {
+            const char *key = kp_yaml_scalar(state->doc, pair->key);
+            const char *replacement = key != NULL && state->replace != NULL
+                                          ? state->replace(state->context, index, key)
+                                          : NULL;
+            rewrite_node(state, pair->key);
+            if (replacement != NULL) {
+                kp_yaml_writer_scalar(state->writer, replacement);
+            } else {
+                rewrite_node(state, pair->value);
+            }
+        }
+        kp_yaml_writer_map_end(state->writer);
+        break;
+    default:
+        state->writer->failed = true;
+    }
+    state->depth--;
+}
+
+enum kp_result kp_yaml_rewrite(struct kp_yaml_doc *doc, kp_yaml_replace_fn replace, void *context,
+                               char **out, size_t *out_len, struct kp_error *err)
+{
+    struct kp_yaml_writer writer;
+    enum kp_result rc = kp_yaml_writer_init(&writer, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    struct rewrite state = {doc, &writer, replace, context, 0};
+    if (kp_yaml_root(doc) == 0) {
+        kp_yaml_writer_empty_map(&writer);
+    } else {
+        rewrite_node(&state, kp_yaml_root(doc));
+    }
+    return kp_yaml_writer_finish(&writer, out, out_len, err);
+}

@@ -46,6 +46,19 @@ int kp_yaml_map_get(struct kp_yaml_doc *doc, int mapping, const char *key);
 size_t kp_yaml_seq_len(struct kp_yaml_doc *doc, int sequence);
 int kp_yaml_seq_item(struct kp_yaml_doc *doc, int sequence, size_t i);
 
+/* Called for every key of every mapping while a document is re-emitted: return a string to
+ * replace that key's (scalar) value, or NULL to keep it. The returned string is borrowed until
+ * the next call. */
+typedef const char *(*kp_yaml_replace_fn)(void *context, int mapping, const char *key);
+
+/* Re-emits doc as block YAML, in its own key order, with values replaced by `replace` (which may
+ * be NULL). Comments and anchors are not preserved; everything else is. *out: free with free().
+ * Used to change a few fields of a file someone else may have edited (a kubeconfig's client
+ * credentials) without losing the rest. */
+KP_MUST_CHECK enum kp_result kp_yaml_rewrite(struct kp_yaml_doc *doc, kp_yaml_replace_fn replace,
+                                             void *context, char **out, size_t *out_len,
+                                             struct kp_error *err);
+
 /* A writer producing block-style YAML in memory. Calls must nest properly; the first failure
  * sticks and is reported by kp_yaml_writer_finish. */
 struct kp_yaml_writer {

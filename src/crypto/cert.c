@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "crypto/internal.h"
 
 /* ASN.1 PrintableString alphabet (X.680 §41.4); Go picks it when a value fits, else UTF8. */
 static bool printable(const char *text)
@@ -34,7 +35,7 @@ static int add_name_entry(X509_NAME *name, int nid, const char *value, int set)
 }
 
 /* Subject = O values (one multi-valued RDN, as Go's pkix.Name marshals a slice) then CN. */
-static X509_NAME *build_subject(const struct kp_cert_template *tmpl)
+X509_NAME *kp_crypto_subject(const struct kp_cert_template *tmpl)
 {
     X509_NAME *name = X509_NAME_new();
     if (name == NULL) {
@@ -167,11 +168,8 @@ static int push_general_name(GENERAL_NAMES *names, int type, const unsigned char
     return 1;
 }
 
-static int add_subject_alt_names(X509 *cert, const struct kp_cert_template *tmpl)
+GENERAL_NAMES *kp_crypto_general_names(const struct kp_cert_template *tmpl)
 {
-    if (tmpl->dns_count == 0 && tmpl->ip_count == 0) {
-        return 1;
-    }
     GENERAL_NAMES *names = GENERAL_NAMES_new();
     int ok = names != NULL;
     /* Go's order: DNS names, e-mail addresses, IP addresses, URIs. */
@@ -183,7 +181,21 @@ static int add_subject_alt_names(X509 *cert, const struct kp_cert_template *tmpl
         ok = push_general_name(names, GEN_IPADD, tmpl->ips[i].bytes,
                                (int)kp_ip_len(&tmpl->ips[i]));
     }
-    ok = ok && X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE) == 1;
+    if (!ok) {
+        GENERAL_NAMES_free(names);
+        return NULL;
+    }
+    return names;
+}
+
+static int add_subject_alt_names(X509 *cert, const struct kp_cert_template *tmpl)
+{
+    if (tmpl->dns_count == 0 && tmpl->ip_count == 0) {
+        return 1;
+    }
+    GENERAL_NAMES *names = kp_crypto_general_names(tmpl);
+    int ok = names != NULL &&
+             X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE) == 1;
     GENERAL_NAMES_free(names);
     return ok;
 }
@@ -222,7 +234,7 @@ static int set_public_key(X509 *cert, EVP_PKEY *key)
     return 1;
 }
 
-static const EVP_MD *digest_for(EVP_PKEY *signing_key)
+const EVP_MD *kp_crypto_digest_for(EVP_PKEY *signing_key)
 {
     return kp_key_type_of(signing_key) == KP_KEY_ECDSA_P384 ? EVP_sha384() : EVP_sha256();
 }
@@ -239,7 +251,7 @@ enum kp_result kp_cert_issue(const struct kp_cert_template *tmpl, EVP_PKEY *subj
     ERR_clear_error();
     enum kp_result rc = KP_OK;
     X509 *cert = X509_new();
-    X509_NAME *subject = build_subject(tmpl);
+    X509_NAME *subject = kp_crypto_subject(tmpl);
     EVP_PKEY *signing_key = issuer_cert != NULL ? issuer_key : subject_key;
     if (cert == NULL || subject == NULL || !X509_set_version(cert, X509_VERSION_3) ||
         !set_serial(cert, tmpl->serial) || !X509_set_subject_name(cert, subject) ||
@@ -261,7 +273,7 @@ enum kp_result kp_cert_issue(const struct kp_cert_template *tmpl, EVP_PKEY *subj
                               tmpl->common_name);
         goto done;
     }
-    if (X509_sign(cert, signing_key, digest_for(signing_key)) <= 0) {
+    if (X509_sign(cert, signing_key, kp_crypto_digest_for(signing_key)) <= 0) {
         rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot sign certificate '%s'",
                               tmpl->common_name);
         goto done;
@@ -272,6 +284,133 @@ done:
     X509_NAME_free(subject);
     X509_free(cert);
     return rc;
+}
+
+enum kp_result kp_cert_reissue(X509 *existing, EVP_PKEY *subject_key, X509 *issuer_cert,
+                               EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
+                               X509 **out, struct kp_error *err)
+{
+    *out = NULL;
+    char subject_text[256];
+    kp_name_to_string(X509_get_subject_name(existing), subject_text, sizeof(subject_text));
+    if (not_after <= not_before) {
+        return kp_error_set(err, KP_ERR_INVALID, "certificate '%s': NotAfter is not after "
+                            "NotBefore", subject_text);
+    }
+    ERR_clear_error();
+    enum kp_result rc = KP_OK;
+    X509 *cert = X509_new();
+    if (cert == NULL || !X509_set_version(cert, X509_VERSION_3) || !set_serial(cert, 0) ||
+        !X509_set_subject_name(cert, X509_get_subject_name(existing)) ||
+        !X509_set_issuer_name(cert, X509_get_subject_name(issuer_cert)) ||
+        ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)not_before) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after) == NULL ||
+        !set_public_key(cert, subject_key)) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot build certificate '%s'",
+                              subject_text);
+        goto done;
+    }
+    /* Go's extension order; the AKID (new issuer key) goes between BasicConstraints and SAN. */
+    static const int copied_before_akid[] = {NID_key_usage, NID_ext_key_usage,
+                                             NID_basic_constraints};
+    for (size_t i = 0; i < sizeof(copied_before_akid) / sizeof(copied_before_akid[0]); i++) {
+        int index = X509_get_ext_by_NID(existing, copied_before_akid[i], -1);
+        if (index >= 0 && !X509_add_ext(cert, X509_get_ext(existing, index), -1)) {
+            rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot copy extensions of '%s'",
+                                  subject_text);
+            goto done;
+        }
+    }
+    int san = X509_get_ext_by_NID(existing, NID_subject_alt_name, -1);
+    if (!add_authority_key_id(cert, issuer_cert) ||
+        (san >= 0 && !X509_add_ext(cert, X509_get_ext(existing, san), -1))) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot copy extensions of '%s'",
+                              subject_text);
+        goto done;
+    }
+    if (X509_sign(cert, issuer_key, kp_crypto_digest_for(issuer_key)) <= 0) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot sign certificate '%s'", subject_text);
+        goto done;
+    }
+    *out = cert;
+    cert = NULL;
+done:
+    X509_free(cert);
+    return rc;
+}
+
+void kp_name_to_string(const X509_NAME *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s", "");
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) {
+        return;
+    }
+    /* RFC 2253 escaping, but UTF-8 characters printed as they are. */
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        char *data = NULL;
+        long len = BIO_get_mem_data(bio, &data);
+        snprintf(out, size, "%.*s", (int)len, data);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+}
+
+void kp_cert_serial_hex(X509 *cert, char *out, size_t size)
+{
+    snprintf(out, size, "%s", "");
+    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = serial != NULL ? BN_bn2hex(serial) : NULL;
+    if (hex != NULL) {
+        snprintf(out, size, "%s", hex);
+    }
+    OPENSSL_free(hex);
+    BN_free(serial);
+}
+
+static void hex_encode(const unsigned char *data, size_t len, char *out, size_t size)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t used = 0;
+    for (size_t i = 0; i < len && used + 2 < size; i++) {
+        out[used++] = digits[data[i] >> 4];
+        out[used++] = digits[data[i] & 0xf];
+    }
+    if (size > 0) {
+        out[used] = '\0';
+    }
+}
+
+void kp_cert_fingerprint(X509 *cert, const char *digest, char *out, size_t size)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    const EVP_MD *type = strcmp(digest, "sha1") == 0 ? EVP_sha1() : EVP_sha256();
+    if (!X509_digest(cert, type, md, &md_len)) {
+        ERR_clear_error();
+        snprintf(out, size, "%s", "");
+        return;
+    }
+    hex_encode(md, md_len, out, size);
+}
+
+enum kp_result kp_key_spki_sha256(EVP_PKEY *key, char *out, size_t size, struct kp_error *err)
+{
+    ERR_clear_error();
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(key, &der);
+    if (len <= 0) {
+        return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode the public key");
+    }
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    int ok = EVP_Digest(der, (size_t)len, md, &md_len, EVP_sha256(), NULL);
+    OPENSSL_free(der);
+    if (!ok) {
+        return kp_error_openssl(err, KP_ERR_INTERNAL, "cannot hash the public key");
+    }
+    hex_encode(md, md_len, out, size);
+    return KP_OK;
 }
 
 static void name_entry_text(X509_NAME_ENTRY *entry, char *out, size_t size)

@@ -148,6 +148,15 @@ KP_MUST_CHECK enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len,
  * *out: free with OSSL_STACK_OF_X509_free / sk_X509_pop_free(out, X509_free). */
 KP_MUST_CHECK enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
                                                STACK_OF(X509) **out, struct kp_error *err);
+/* Like kp_certs_from_pem, but also accepts one DER certificate (input not starting with a PEM
+ * boundary). */
+KP_MUST_CHECK enum kp_result kp_certs_parse(const char *data, size_t len, const char *what,
+                                            STACK_OF(X509) **out, struct kp_error *err);
+/* Every CRL of PEM text, or one DER CRL. At least one is required. *out: free with
+ * sk_X509_CRL_pop_free(out, X509_CRL_free). */
+KP_MUST_CHECK enum kp_result kp_crls_parse(const char *data, size_t len, const char *what,
+                                           STACK_OF(X509_CRL) **out, struct kp_error *err);
+
 /* Convenience: the first certificate of PEM text. *out: free with X509_free. */
 KP_MUST_CHECK enum kp_result kp_cert_from_pem(const char *pem, size_t len, const char *what,
                                               X509 **out, struct kp_error *err);
@@ -182,6 +191,94 @@ KP_MUST_CHECK enum kp_result kp_cert_verify_chain(X509 *leaf, X509 *ca,
                                                   STACK_OF(X509) *untrusted, int64_t at, bool *ok,
                                                   char *reason, size_t reason_size,
                                                   struct kp_error *err);
+
+/* Re-issues a certificate from an existing one, as kubeadm's renewal does but keeping more: the
+ * subject (its exact encoding), and the SubjectAltName, KeyUsage, ExtendedKeyUsage and
+ * BasicConstraints extensions are copied byte for byte from `existing`; serial (random), key
+ * (subject_key), validity and the AuthorityKeyIdentifier are new. *out: free with X509_free;
+ * the kp_cert_issue note on ECDSA public keys applies. */
+KP_MUST_CHECK enum kp_result kp_cert_reissue(X509 *existing, EVP_PKEY *subject_key,
+                                             X509 *issuer_cert, EVP_PKEY *issuer_key,
+                                             int64_t not_before, int64_t not_after, X509 **out,
+                                             struct kp_error *err);
+
+/* RFC 2253 text, most specific first: "CN=system:node:n1,O=system:nodes". */
+void kp_name_to_string(const X509_NAME *name, char *out, size_t size);
+/* Serial as upper-case hex without separators ("0C17683FB1549F40"). */
+void kp_cert_serial_hex(X509 *cert, char *out, size_t size);
+/* Hex digest (lower case, colon-free) of the DER certificate, with "sha256" or "sha1". */
+void kp_cert_fingerprint(X509 *cert, const char *digest, char *out, size_t size);
+/* SHA-256 hex of a public key's SubjectPublicKeyInfo DER (kubeadm's discovery pin format
+ * without the "sha256:" prefix). */
+KP_MUST_CHECK enum kp_result kp_key_spki_sha256(EVP_PKEY *key, char *out, size_t size,
+                                                struct kp_error *err);
+
+/* ---- certificate signing requests (PKCS#10) ---- */
+
+/* A CSR with CN, O values and DNS/IP SANs only, no usages (what kubeadm certs generate-csr
+ * writes; the signer applies the usages). tmpl's key usage, validity and CA fields are ignored.
+ * *out: free with X509_REQ_free. */
+KP_MUST_CHECK enum kp_result kp_csr_create(const struct kp_cert_template *tmpl, EVP_PKEY *key,
+                                           X509_REQ **out, struct kp_error *err);
+/* PEM "CERTIFICATE REQUEST". *pem: free with free(). */
+KP_MUST_CHECK enum kp_result kp_csr_to_pem(X509_REQ *csr, char **pem, size_t *len,
+                                           struct kp_error *err);
+/* The first CERTIFICATE REQUEST block of PEM text, or a DER request when the text does not
+ * start with "-----". *out: free with X509_REQ_free. */
+KP_MUST_CHECK enum kp_result kp_csr_from_pem(const char *pem, size_t len, const char *what,
+                                             X509_REQ **out, struct kp_error *err);
+/* SANs requested in the CSR's extensionRequest attribute; either list may be NULL. */
+KP_MUST_CHECK enum kp_result kp_csr_sans(X509_REQ *csr, struct kp_strlist *dns,
+                                         struct kp_strlist *ips, struct kp_error *err);
+
+/* ---- certificate revocation lists ---- */
+
+/* RFC 5280 §5.3.1 reason codes kpki accepts by name. */
+enum kp_crl_reason {
+    KP_CRL_UNSPECIFIED = 0,
+    KP_CRL_KEY_COMPROMISE = 1,
+    KP_CRL_CA_COMPROMISE = 2,
+    KP_CRL_AFFILIATION_CHANGED = 3,
+    KP_CRL_SUPERSEDED = 4,
+    KP_CRL_CESSATION_OF_OPERATION = 5,
+    KP_CRL_CERTIFICATE_HOLD = 6,
+    KP_CRL_PRIVILEGE_WITHDRAWN = 9,
+};
+
+/* "keyCompromise" ...; false if unknown (removeFromCRL and aACompromise are not offered). */
+bool kp_crl_reason_parse(const char *text, enum kp_crl_reason *reason);
+const char *kp_crl_reason_name(enum kp_crl_reason reason);
+
+struct kp_crl_entry {
+    char serial_hex[80]; /* upper-case hex */
+    int64_t revoked_at;
+    enum kp_crl_reason reason;
+};
+
+/* Builds and signs a v2 CRL: issuer = ca's subject, AuthorityKeyIdentifier, CRLNumber = number,
+ * one entry per revoked serial with its date and (unless unspecified) a reasonCode extension.
+ * Digest by the CA key as for certificates. *out: free with X509_CRL_free. */
+KP_MUST_CHECK enum kp_result kp_crl_build(X509 *ca, EVP_PKEY *ca_key,
+                                          const struct kp_crl_entry *entries, size_t count,
+                                          uint64_t number, int64_t this_update,
+                                          int64_t next_update, X509_CRL **out,
+                                          struct kp_error *err);
+/* PEM "X509 CRL". *pem: free with free(). */
+KP_MUST_CHECK enum kp_result kp_crl_to_pem(X509_CRL *crl, char **pem, size_t *len,
+                                           struct kp_error *err);
+/* A CRL from PEM, or from DER when the text does not start with "-----". *out: X509_CRL_free. */
+KP_MUST_CHECK enum kp_result kp_crl_from_pem(const char *pem, size_t len, const char *what,
+                                             X509_CRL **out, struct kp_error *err);
+/* The CRL's entries (allocated array, free with free()), its number (0 if absent) and times. */
+KP_MUST_CHECK enum kp_result kp_crl_entries(X509_CRL *crl, struct kp_crl_entry **entries,
+                                            size_t *count, struct kp_error *err);
+uint64_t kp_crl_number(X509_CRL *crl);
+int64_t kp_crl_this_update(X509_CRL *crl);
+int64_t kp_crl_next_update(X509_CRL *crl);
+/* True if crl was signed by ca's key (and names ca's subject as issuer). */
+bool kp_crl_signed_by(X509_CRL *crl, X509 *ca);
+/* True if cert's serial is listed (the caller checks the CRL belongs to cert's issuer). */
+bool kp_crl_lists(X509_CRL *crl, X509 *cert);
 
 /* ---- base64 ---- */
 

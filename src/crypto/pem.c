@@ -96,6 +96,88 @@ enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
     return KP_OK;
 }
 
+/* True when data looks like PEM rather than DER (a DER structure starts with 0x30). */
+static bool looks_like_pem(const char *data, size_t len)
+{
+    return len == 0 || (unsigned char)data[0] != 0x30;
+}
+
+enum kp_result kp_certs_parse(const char *data, size_t len, const char *what,
+                              STACK_OF(X509) **out, struct kp_error *err)
+{
+    if (looks_like_pem(data, len)) {
+        return kp_certs_from_pem(data, len, what, out, err);
+    }
+    *out = NULL;
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
+    ERR_clear_error();
+    const unsigned char *cursor = (const unsigned char *)data;
+    X509 *cert = d2i_X509(NULL, &cursor, (long)len);
+    STACK_OF(X509) *certs = cert != NULL ? sk_X509_new_null() : NULL;
+    if (certs == NULL || sk_X509_push(certs, cert) <= 0) {
+        X509_free(cert);
+        sk_X509_free(certs);
+        return kp_error_openssl(err, KP_ERR_INVALID, "%s: not a PEM or DER certificate", what);
+    }
+    *out = certs;
+    return KP_OK;
+}
+
+enum kp_result kp_crls_parse(const char *data, size_t len, const char *what,
+                             STACK_OF(X509_CRL) **out, struct kp_error *err)
+{
+    *out = NULL;
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    if (crls == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    ERR_clear_error();
+    enum kp_result rc = KP_OK;
+    if (!looks_like_pem(data, len)) {
+        const unsigned char *cursor = (const unsigned char *)data;
+        X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, (long)len);
+        if (crl == NULL || sk_X509_CRL_push(crls, crl) <= 0) {
+            X509_CRL_free(crl);
+            rc = kp_error_openssl(err, KP_ERR_INVALID, "%s: not a PEM or DER CRL", what);
+        }
+    } else {
+        BIO *bio = BIO_new_mem_buf(data, (int)len);
+        for (;;) {
+            X509_CRL *crl = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
+            if (crl == NULL) {
+                unsigned long last = ERR_peek_last_error();
+                if (!(ERR_GET_LIB(last) == ERR_LIB_PEM &&
+                      ERR_GET_REASON(last) == PEM_R_NO_START_LINE)) {
+                    rc = kp_error_openssl(err, KP_ERR_INVALID, "%s: corrupt or truncated PEM CRL",
+                                          what);
+                }
+                break;
+            }
+            if (sk_X509_CRL_push(crls, crl) <= 0) {
+                X509_CRL_free(crl);
+                rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+                break;
+            }
+        }
+        BIO_free(bio);
+    }
+    ERR_clear_error();
+    if (rc == KP_OK && sk_X509_CRL_num(crls) == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: no PEM X509 CRL block found", what);
+    }
+    if (rc != KP_OK) {
+        sk_X509_CRL_pop_free(crls, X509_CRL_free);
+        return rc;
+    }
+    *out = crls;
+    return KP_OK;
+}
+
 enum kp_result kp_cert_from_pem(const char *pem, size_t len, const char *what, X509 **out,
                                 struct kp_error *err)
 {

@@ -36,7 +36,7 @@ enum kp_san_rule {
 };
 
 enum kp_ku_rule {
-    KP_KU_RULE_CA,      /* DigitalSignature | KeyEncipherment | CertSign */
+    KP_KU_RULE_CA,      /* DigitalSignature | KeyEncipherment | CertSign | CRLSign */
     KP_KU_RULE_KUBEADM, /* DigitalSignature | KeyEncipherment (any key type) */
     KP_KU_RULE_KUBELET, /* DigitalSignature (+ KeyEncipherment for RSA), as the kubelet asks */
 };

@@ -145,7 +145,11 @@ static unsigned key_usage_for(enum kp_ku_rule rule, enum kp_key_type key_type)
 {
     switch (rule) {
     case KP_KU_RULE_CA:
-        return KP_KU_DIGITAL_SIGNATURE | KP_KU_KEY_ENCIPHERMENT | KP_KU_CERT_SIGN;
+        /* kubeadm: DigitalSignature | KeyEncipherment | CertSign. kpki adds CRLSign so the CA
+         * can sign the CRLs `kpki revoke` publishes (OpenSSL and Go refuse a CRL whose issuer's
+         * KeyUsage lacks it, RFC 5280 §4.2.1.3). */
+        return KP_KU_DIGITAL_SIGNATURE | KP_KU_KEY_ENCIPHERMENT | KP_KU_CERT_SIGN |
+               KP_KU_CRL_SIGN;
     case KP_KU_RULE_KUBEADM:
         return KP_KU_DIGITAL_SIGNATURE | KP_KU_KEY_ENCIPHERMENT;
     case KP_KU_RULE_KUBELET:

@@ -21,7 +21,7 @@
 #define HOUR 3600LL
 #define DS KP_KU_DIGITAL_SIGNATURE
 #define KE KP_KU_KEY_ENCIPHERMENT
-#define CS KP_KU_CERT_SIGN
+#define CS (KP_KU_CERT_SIGN | KP_KU_CRL_SIGN) /* kpki adds CRLSign to kubeadm's set */
 #define KUBELET_KU (-1) /* DS, plus KE for RSA keys */
 
 struct expected_cert {
