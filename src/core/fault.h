@@ -1,8 +1,9 @@
 /*
  * core/fault.h - fault injection for the storage layer, so error paths are run, not only written
- * (SQLite's habit). Every file operation of core/file.c (open for writing, write, sync, rename,
- * symlink, mkdir, unlink) first calls kp_fault_check(); it counts the operations and, when armed,
- * makes the Nth fail with a chosen errno or kills the process with SIGKILL right there.
+ * (SQLite's habit). Every file operation of core/file.c that changes the disk (open for
+ * writing, write, sync, rename, symlink, mkdir) first calls kp_fault_check(); it counts the
+ * operations and, when armed, makes the Nth fail with a chosen errno or kills the process with
+ * SIGKILL right there. (fchmod and close are not injection points: they follow an open that is.)
  *
  * Armed by kp_fault_arm() (unit tests) or, once per process, from the environment (integration
  * tests of the real binary):

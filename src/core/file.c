@@ -69,8 +69,13 @@ enum kp_result kp_file_read(const char *path, size_t max_len, char **out, size_t
 {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
+        if (errno == ENOENT && kp_path_is_dangling_link(path)) {
+            return kp_error_set(err, KP_ERR_NOT_FOUND,
+                                "cannot read '%s': it is a symbolic link to a missing file", path);
+        }
         return kp_error_errno(err, errno, "cannot read '%s'", path);
     }
     enum kp_result rc = KP_OK;
@@ -86,6 +91,10 @@ enum kp_result kp_file_read(const char *path, size_t max_len, char **out, size_t
     }
     if (!S_ISREG(st.st_mode)) {
         rc = kp_error_set(err, KP_ERR_INVALID, "'%s' is not a regular file", path);
+        goto cleanup;
+    }
+    if (fcntl(fd, F_SETFL, 0) != 0) {
+        rc = kp_error_errno(err, errno, "cannot read '%s'", path);
         goto cleanup;
     }
     if ((uintmax_t)st.st_size > max_len) {
@@ -273,11 +282,16 @@ static enum kp_result check_destination(const char *path, struct kp_error *err)
     return KP_OK;
 }
 
-static int rename_into_place(const char *temp_path, const char *path)
+static int rename_into_place(const char *temp_path, const char *path, bool must_be_new)
 {
     int fault = kp_fault_check("rename");
     if (fault != 0) {
         return fault;
+    }
+    if (must_be_new) {
+        /* Someone else created the file since we looked: never replace it. */
+        return checked("rename", renameat2(AT_FDCWD, temp_path, AT_FDCWD, path,
+                                           RENAME_NOREPLACE));
     }
     return checked("rename", rename(temp_path, path));
 }
@@ -294,7 +308,7 @@ enum kp_result kp_file_write_atomic(const char *path, const void *data, size_t l
     if (rc != KP_OK) {
         return rc;
     }
-    int failure = rename_into_place(temp_path, path);
+    int failure = rename_into_place(temp_path, path, false);
     if (failure != 0) {
         unlink(temp_path);
         return kp_error_errno(err, failure, "cannot write '%s'", path);
@@ -304,6 +318,12 @@ enum kp_result kp_file_write_atomic(const char *path, const void *data, size_t l
         return kp_error_errno(err, failure, "cannot sync the directory of '%s'", path);
     }
     return KP_OK;
+}
+
+bool kp_path_is_dangling_link(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && stat(path, &st) != 0;
 }
 
 int kp_file_remove_stale_temps(const char *dir)
@@ -332,6 +352,7 @@ struct batch_entry {
     size_t len;
     mode_t mode;
     bool is_symlink;
+    bool must_be_new; /* rename with RENAME_NOREPLACE */
     char temp_path[PATH_BUF];
     bool staged;
 };
@@ -374,7 +395,8 @@ size_t kp_file_batch_count(const struct kp_file_batch *batch)
 }
 
 static enum kp_result batch_push(struct kp_file_batch *batch, const char *path, const void *data,
-                                 size_t len, mode_t mode, bool is_symlink, struct kp_error *err)
+                                 size_t len, mode_t mode, bool is_symlink, bool must_be_new,
+                                 struct kp_error *err)
 {
     if (batch->count == batch->capacity) {
         size_t grown = batch->capacity == 0 ? 16 : batch->capacity * 2;
@@ -399,6 +421,7 @@ static enum kp_result batch_push(struct kp_file_batch *batch, const char *path, 
     entry->len = len;
     entry->mode = mode;
     entry->is_symlink = is_symlink;
+    entry->must_be_new = must_be_new;
     batch->count++;
     return KP_OK;
 }
@@ -406,13 +429,20 @@ static enum kp_result batch_push(struct kp_file_batch *batch, const char *path, 
 enum kp_result kp_file_batch_add(struct kp_file_batch *batch, const char *path, const void *data,
                                  size_t len, mode_t mode, struct kp_error *err)
 {
-    return batch_push(batch, path, data, len, mode, false, err);
+    return batch_push(batch, path, data, len, mode, false, false, err);
+}
+
+enum kp_result kp_file_batch_add_new(struct kp_file_batch *batch, const char *path,
+                                     const void *data, size_t len, mode_t mode,
+                                     struct kp_error *err)
+{
+    return batch_push(batch, path, data, len, mode, false, true, err);
 }
 
 enum kp_result kp_file_batch_add_symlink(struct kp_file_batch *batch, const char *path,
                                          const char *target, struct kp_error *err)
 {
-    return batch_push(batch, path, target, strlen(target), 0777, true, err);
+    return batch_push(batch, path, target, strlen(target), 0777, true, false, err);
 }
 
 static enum kp_result stage_symlink(struct batch_entry *entry, struct kp_error *err)
@@ -509,7 +539,13 @@ enum kp_result kp_file_batch_commit(struct kp_file_batch *batch, struct kp_error
     }
     for (size_t i = 0; i < batch->count && rc == KP_OK; i++) {
         struct batch_entry *entry = &batch->entries[i];
-        int failure = rename_into_place(entry->temp_path, entry->path);
+        int failure = rename_into_place(entry->temp_path, entry->path, entry->must_be_new);
+        if (failure == EEXIST) {
+            rc = kp_error_set(err, KP_ERR_CONFLICT,
+                              "'%s' appeared while kpki was working; it was left as it is",
+                              entry->path);
+            break;
+        }
         if (failure != 0) {
             rc = kp_error_errno(err, failure, "cannot write '%s'", entry->path);
             break;

@@ -22,7 +22,8 @@
 #define KP_FILE_TEMP_MARKER ".kpki-tmp-"
 
 /* Reads the whole regular file at path (symlinks followed). Fails with KP_ERR_INVALID if the
- * file is larger than max_len or is not a regular file, KP_ERR_NOT_FOUND if absent.
+ * file is larger than max_len or is not a regular file (a FIFO is refused without waiting),
+ * KP_ERR_NOT_FOUND if absent (naming a dangling symbolic link as such).
  * On success *out is heap memory holding the bytes plus a terminating NUL (not counted in
  * *out_len); ownership transferred: free with free(). */
 KP_MUST_CHECK enum kp_result kp_file_read(const char *path, size_t max_len, char **out,
@@ -67,6 +68,13 @@ KP_MUST_CHECK enum kp_result kp_file_batch_add(struct kp_file_batch *batch, cons
                                                const void *data, size_t len, mode_t mode,
                                                struct kp_error *err);
 
+/* Like kp_file_batch_add for a destination that must not exist: if another process creates it
+ * before the commit renames into place, the commit fails with KP_ERR_CONFLICT instead of
+ * replacing it (renameat2 RENAME_NOREPLACE). */
+KP_MUST_CHECK enum kp_result kp_file_batch_add_new(struct kp_file_batch *batch, const char *path,
+                                                   const void *data, size_t len, mode_t mode,
+                                                   struct kp_error *err);
+
 /* Adds a symbolic link path -> target (both copied); an existing link or file at path is
  * replaced atomically. */
 KP_MUST_CHECK enum kp_result kp_file_batch_add_symlink(struct kp_file_batch *batch,
@@ -77,6 +85,9 @@ KP_MUST_CHECK enum kp_result kp_file_batch_commit(struct kp_file_batch *batch,
                                                   struct kp_error *err);
 
 size_t kp_file_batch_count(const struct kp_file_batch *batch);
+
+/* True if path is a symbolic link whose target does not exist. */
+bool kp_path_is_dangling_link(const char *path);
 
 /* Small path helpers. Both write at most size bytes including the NUL and fail with
  * KP_ERR_INVALID if the result does not fit. */

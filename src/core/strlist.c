@@ -115,3 +115,30 @@ void kp_strlist_sort_unique(struct kp_strlist *list)
     }
     list->count = kept;
 }
+
+/* Well-formed UTF-8 (no overlong forms, no surrogates): what YAML files may hold. */
+bool kp_utf8_valid(const char *text)
+{
+    const unsigned char *c = (const unsigned char *)text;
+    while (*c != '\0') {
+        int extra = *c < 0x80 ? 0 : (*c & 0xe0) == 0xc0 ? 1 : (*c & 0xf0) == 0xe0 ? 2
+                                 : (*c & 0xf8) == 0xf0 ? 3 : -1;
+        if (extra < 0 || (*c == 0xc0 || *c == 0xc1) || *c > 0xf4) {
+            return false;
+        }
+        unsigned long point = extra == 0 ? *c : (*c & (0x3f >> extra));
+        for (int i = 1; i <= extra; i++) {
+            if ((c[i] & 0xc0) != 0x80) {
+                return false;
+            }
+            point = (point << 6) | (c[i] & 0x3f);
+        }
+        static const unsigned long minimum[] = {0, 0x80, 0x800, 0x10000};
+        if (point < minimum[extra] || (point >= 0xd800 && point <= 0xdfff) || point > 0x10ffff) {
+            return false;
+        }
+        c += extra + 1;
+    }
+    return true;
+}
+

@@ -1,5 +1,5 @@
 /*
- * core/strlist.h - a growable list of owned strings.
+ * core/strlist.h - a growable list of owned strings, and small string checks.
  */
 #ifndef KP_CORE_STRLIST_H
 #define KP_CORE_STRLIST_H
@@ -39,5 +39,9 @@ KP_MUST_CHECK enum kp_result kp_strlist_copy(struct kp_strlist *dst, const struc
 bool kp_strlist_contains(const struct kp_strlist *list, const char *item);
 /* Sorts bytewise ascending and removes duplicates (Go's sets.List order). */
 void kp_strlist_sort_unique(struct kp_strlist *list);
+
+/* True if text is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF): what YAML files may hold. */
+bool kp_utf8_valid(const char *text);
 
 #endif

@@ -4,6 +4,82 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kubeconfigs carry private keys: wipe what libyaml copied of the input before it frees it.
+ * (libyaml frees through free(); its structures are public, so the copies can be reached.) */
+static void cleanse_parser(yaml_parser_t *parser)
+{
+    if (parser->raw_buffer.start != NULL) {
+        explicit_bzero(parser->raw_buffer.start,
+                       (size_t)(parser->raw_buffer.end - parser->raw_buffer.start));
+    }
+    if (parser->buffer.start != NULL) {
+        explicit_bzero(parser->buffer.start, (size_t)(parser->buffer.end - parser->buffer.start));
+    }
+}
+
+static void cleanse_document(yaml_document_t *document)
+{
+    for (yaml_node_t *node = document->nodes.start; node != NULL && node < document->nodes.top;
+         node++) {
+        if (node->type == YAML_SCALAR_NODE && node->data.scalar.value != NULL) {
+            explicit_bzero(node->data.scalar.value, node->data.scalar.length);
+        }
+    }
+}
+
+struct key_line {
+    const char *key;
+    size_t line;
+};
+
+static int compare_keys(const void *a, const void *b)
+{
+    const struct key_line *left = a, *right = b;
+    int order = strcmp(left->key, right->key);
+    return order != 0 ? order : (left->line > right->line) - (left->line < right->line);
+}
+
+/* A key given twice is refused everywhere: YAML forbids it, and readers disagree on which value
+ * wins (client-go takes the last, libyaml lookups here the first), which would let a file show
+ * one CA to kpki's checks and another to kubectl. */
+static enum kp_result reject_duplicate_keys(struct kp_yaml_doc *doc, struct kp_error *err)
+{
+    enum kp_result rc = KP_OK;
+    for (yaml_node_t *node = doc->document.nodes.start;
+         rc == KP_OK && node != NULL && node < doc->document.nodes.top; node++) {
+        if (node->type != YAML_MAPPING_NODE) {
+            continue;
+        }
+        size_t count = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+        if (count < 2) {
+            continue;
+        }
+        struct key_line *keys = calloc(count, sizeof(*keys));
+        if (keys == NULL) {
+            return kp_error_set(err, KP_ERR_IO, "out of memory");
+        }
+        size_t scalars = 0;
+        for (size_t i = 0; i < count; i++) {
+            int key_node = node->data.mapping.pairs.start[i].key;
+            const char *key = kp_yaml_scalar(doc, key_node);
+            if (key != NULL) {
+                keys[scalars].key = key;
+                keys[scalars++].line = (size_t)kp_yaml_line(doc, key_node);
+            }
+        }
+        qsort(keys, scalars, sizeof(*keys), compare_keys);
+        for (size_t i = 1; i < scalars && rc == KP_OK; i++) {
+            if (strcmp(keys[i - 1].key, keys[i].key) == 0) {
+                rc = kp_error_set(err, KP_ERR_INVALID,
+                                  "%s: line %zu: '%s' is set twice (first on line %zu)",
+                                  doc->source, keys[i].line, keys[i].key, keys[i - 1].line);
+            }
+        }
+        free(keys);
+    }
+    return rc;
+}
+
 enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t len,
                             const char *source, struct kp_error *err)
 {
@@ -19,6 +95,7 @@ enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t le
         rc = kp_error_set(err, KP_ERR_INVALID, "%s: line %zu: invalid YAML: %s", source,
                           parser.problem_mark.line + 1,
                           parser.problem != NULL ? parser.problem : "parse error");
+        cleanse_parser(&parser);
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -27,6 +104,7 @@ enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t le
     yaml_document_t extra;
     if (yaml_parser_load(&parser, &extra)) {
         bool has_second = yaml_document_get_root_node(&extra) != NULL;
+        cleanse_document(&extra);
         yaml_document_delete(&extra);
         if (has_second) {
             rc = kp_error_set(err, KP_ERR_INVALID,
@@ -37,7 +115,11 @@ enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t le
                           parser.problem_mark.line + 1,
                           parser.problem != NULL ? parser.problem : "parse error");
     }
+    cleanse_parser(&parser);
     yaml_parser_delete(&parser);
+    if (rc == KP_OK) {
+        rc = reject_duplicate_keys(doc, err);
+    }
     if (rc != KP_OK) {
         kp_yaml_free(doc);
     }
@@ -47,6 +129,7 @@ enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t le
 void kp_yaml_free(struct kp_yaml_doc *doc)
 {
     if (doc->loaded) {
+        cleanse_document(&doc->document);
         yaml_document_delete(&doc->document);
         doc->loaded = false;
     }
@@ -137,9 +220,15 @@ static int write_handler(void *data, unsigned char *bytes, size_t size)
         while (grown < writer->len + size + 1) {
             grown *= 2;
         }
-        unsigned char *bigger = realloc(writer->buffer, grown);
+        /* Not realloc: the old buffer may hold key material and must be cleansed. */
+        unsigned char *bigger = malloc(grown);
         if (bigger == NULL) {
             return 0;
+        }
+        if (writer->buffer != NULL) {
+            memcpy(bigger, writer->buffer, writer->len);
+            explicit_bzero(writer->buffer, writer->capacity);
+            free(writer->buffer);
         }
         writer->buffer = bigger;
         writer->capacity = grown;
@@ -149,9 +238,19 @@ static int write_handler(void *data, unsigned char *bytes, size_t size)
     return 1;
 }
 
+/* yaml_emitter_emit takes ownership of the event even when it fails; an event made after an
+ * earlier failure is never handed over, so it is deleted here. */
 static void emit(struct kp_yaml_writer *writer, yaml_event_t *event, int made)
 {
-    if (writer->failed || !made || !yaml_emitter_emit(&writer->emitter, event)) {
+    if (!made) {
+        writer->failed = true;
+        return;
+    }
+    if (writer->failed) {
+        yaml_event_delete(event);
+        return;
+    }
+    if (!yaml_emitter_emit(&writer->emitter, event)) {
         writer->failed = true;
     }
 }
@@ -217,6 +316,9 @@ void kp_yaml_writer_scalar(struct kp_yaml_writer *writer, const char *value)
 void kp_yaml_writer_wipe(struct kp_yaml_writer *writer)
 {
     yaml_emitter_delete(&writer->emitter);
+    if (writer->buffer != NULL) {
+        explicit_bzero(writer->buffer, writer->capacity);
+    }
     free(writer->buffer);
     memset(writer, 0, sizeof(*writer));
 }

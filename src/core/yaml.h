@@ -22,8 +22,9 @@ struct kp_yaml_doc {
 };
 
 /* Parses text (len bytes, borrowed for the call) as one YAML document. An empty input yields a
- * document whose root is 0. source names the input in messages. On success, free with
- * kp_yaml_free(). */
+ * document whose root is 0. A key repeated within one mapping is KP_ERR_INVALID. source names
+ * the input in messages. On success, free with kp_yaml_free(), which wipes the document's
+ * scalars first (kubeconfigs carry keys). */
 KP_MUST_CHECK enum kp_result kp_yaml_load(struct kp_yaml_doc *doc, const char *text, size_t len,
                                           const char *source, struct kp_error *err);
 void kp_yaml_free(struct kp_yaml_doc *doc);

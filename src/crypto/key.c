@@ -219,6 +219,40 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
     return -1;
 }
 
+/* The DER inside the first private-key PEM block, decoded into OpenSSL's secure heap (and
+ * cleansed on free): PEM_read_bio_PrivateKey would leave the key's text in ordinary freed
+ * memory. */
+static EVP_PKEY *decode_private_key(BIO *bio)
+{
+    for (;;) {
+        char *name = NULL;
+        char *header = NULL;
+        unsigned char *der = NULL;
+        long der_len = 0;
+        if (!PEM_read_bio_ex(bio, &name, &header, &der, &der_len, PEM_FLAG_SECURE |
+                                                                      PEM_FLAG_EAY_COMPATIBLE)) {
+            return NULL;
+        }
+        EVP_PKEY *key = NULL;
+        int type = strcmp(name, "RSA PRIVATE KEY") == 0  ? EVP_PKEY_RSA
+                   : strcmp(name, "EC PRIVATE KEY") == 0 ? EVP_PKEY_EC
+                   : strcmp(name, "PRIVATE KEY") == 0    ? EVP_PKEY_NONE
+                                                         : -1;
+        const unsigned char *cursor = der;
+        if (type == EVP_PKEY_NONE) {
+            key = d2i_AutoPrivateKey(NULL, &cursor, der_len);
+        } else if (type > 0) {
+            key = d2i_PrivateKey(type, NULL, &cursor, der_len);
+        }
+        OPENSSL_secure_clear_free(der, (size_t)der_len);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        if (type != -1) {
+            return key; /* the first private-key block decides */
+        }
+    }
+}
+
 enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what, EVP_PKEY **out,
                                struct kp_error *err)
 {
@@ -231,12 +265,15 @@ enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what, EV
     if (strstr(pem, "PRIVATE KEY-----") == NULL) {
         return kp_error_set(err, KP_ERR_INVALID, "%s: no PEM private key block found", what);
     }
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
     ERR_clear_error();
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (bio == NULL) {
         return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read key", what);
     }
-    *out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    *out = decode_private_key(bio);
     BIO_free(bio);
     if (*out == NULL) {
         return kp_error_openssl(err, KP_ERR_INVALID, "%s: cannot parse the private key", what);

@@ -229,6 +229,13 @@ enum kp_result kp_base64_decode(const char *text, size_t len, unsigned char **ou
         EVP_ENCODE_CTX_free(ctx);
         return kp_error_set(err, KP_ERR_IO, "out of memory");
     }
+    /* OpenSSL's decoder stops at '-' (a PEM boundary) and would report success on the bytes
+     * before it; in base64 data it is simply invalid. */
+    if (memchr(text, '-', len) != NULL) {
+        free(data);
+        EVP_ENCODE_CTX_free(ctx);
+        return kp_error_set(err, KP_ERR_INVALID, "invalid base64 data");
+    }
     int used = 0;
     int tail = 0;
     EVP_DecodeInit(ctx);
@@ -237,6 +244,7 @@ enum kp_result kp_base64_decode(const char *text, size_t len, unsigned char **ou
     EVP_ENCODE_CTX_free(ctx);
     ERR_clear_error();
     if (update < 0 || final < 0) {
+        explicit_bzero(data, len / 4 * 3 + 4); /* may hold part of a key */
         free(data);
         return kp_error_set(err, KP_ERR_INVALID, "invalid base64 data");
     }

@@ -659,6 +659,39 @@ static void check_crl_item(struct checker *checker, struct ca_state *ca)
     }
 }
 
+/* The directories holding keys: nobody else may write there (or swap a CA in). */
+static void check_directories(struct checker *checker)
+{
+    static const char *const dirs[] = {KP_KUBECONFIG_DIR, KP_PKI_DIR, KP_PKI_DIR "/etcd",
+                                       KP_KUBELET_PKI_DIR};
+    struct kp_check_item *item = new_item(checker, "directories", KP_PKI_DIR, KP_CHECK_KEYS);
+    if (item == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        char path[KP_PATH_MAX];
+        struct stat st;
+        if (kp_path_join(path, sizeof(path), checker->config->root, dirs[i], NULL) != KP_OK ||
+            lstat(path, &st) != 0) {
+            continue;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char target[KP_PATH_MAX] = "";
+            ssize_t len = readlink(path, target, sizeof(target) - 1);
+            target[len > 0 ? len : 0] = '\0';
+            find(item, KP_CHECK_NOTE, "symlinked-dir", "'%s' is a symbolic link to '%s'", path,
+                 target);
+            if (stat(path, &st) != 0) {
+                continue;
+            }
+        }
+        if ((st.st_mode & 022) != 0) {
+            find(item, KP_CHECK_PROBLEM, "dir-mode", "'%s' has mode %04o: others may add or "
+                 "replace files there (a CA, a key)", path, (unsigned)(st.st_mode & 07777));
+        }
+    }
+}
+
 /* ---- the whole tree ---- */
 
 static void finish(struct kp_check_report *report)
@@ -724,6 +757,7 @@ enum kp_result kp_pki_check(const struct kp_pki_config *config, const struct kp_
             kp_cert_request_wipe(&request);
         }
     }
+    check_directories(&checker);
     for (size_t i = 0; i < checker.ca_count; i++) {
         check_crl_item(&checker, &checker.cas[i]);
         X509_free(checker.cas[i].cert);

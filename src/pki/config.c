@@ -122,6 +122,12 @@ static void default_advertise_address(struct kp_pki_config *config)
 static void format_url(char *out, size_t size, const char *host, int port)
 {
     struct kp_ip ip;
+    char canonical[KP_IP_TEXT_MAX];
+    if (kp_ip_parse(host, &ip)) {
+        /* The canonical form: "::ffff:10.0.0.9" is the IPv4 address 10.0.0.9. */
+        kp_ip_format(&ip, canonical, sizeof(canonical));
+        host = canonical;
+    }
     bool bracket = kp_ip_parse(host, &ip) && ip.family == AF_INET6;
     snprintf(out, size, "https://%s%s%s:%d", bracket ? "[" : "", host, bracket ? "]" : "", port);
 }
@@ -256,17 +262,8 @@ enum kp_result kp_pki_config_load_yaml(struct kp_pki_config *config, const char 
                               "init --help)", source, line, key != NULL ? key : "?");
             break;
         }
-        for (yaml_node_pair_t *earlier = mapping->data.mapping.pairs.start; earlier < pair;
-             earlier++) {
-            const char *earlier_key = kp_yaml_scalar(&doc, earlier->key);
-            if (earlier_key != NULL && strcmp(earlier_key, key) == 0) {
-                rc = kp_error_set(err, KP_ERR_INVALID, "%s: line %d: '%s' is set twice", source,
-                                  line, key);
-            }
-        }
-        if (rc == KP_OK) {
-            rc = apply_value(config, option, &doc, pair->value, source, err);
-        }
+        /* (A key set twice was refused by kp_yaml_load.) */
+        rc = apply_value(config, option, &doc, pair->value, source, err);
     }
     kp_yaml_free(&doc);
     return rc;

@@ -20,7 +20,8 @@ void kp_existing_pair_wipe(struct kp_existing_pair *pair)
         sk_X509_pop_free(pair->certs, X509_free);
     }
     EVP_PKEY_free(pair->key);
-    free(pair->cert_pem);
+    /* The kubelet's pem holds its key after the certificate. */
+    kp_secret_free(pair->cert_pem, pair->cert_pem_len);
     kp_secret_free(pair->key_pem, pair->key_pem_len);
     memset(pair, 0, sizeof(*pair));
 }

@@ -51,6 +51,40 @@ static enum kp_result data_pair(struct kp_yaml_writer *writer, const char *key,
     return rc;
 }
 
+#define KEY_PLACEHOLDER "KPKI-CLIENT-KEY-DATA"
+
+/* Copies text with KEY_PLACEHOLDER replaced by base64(key) into a fresh buffer. */
+static enum kp_result splice_key(const char *text, size_t text_len, const unsigned char *key,
+                                 size_t key_len, char **out, size_t *out_len,
+                                 struct kp_error *err)
+{
+    const char *mark = strstr(text, KEY_PLACEHOLDER);
+    if (mark == NULL) {
+        return kp_error_set(err, KP_ERR_INTERNAL, "kubeconfig key placeholder lost");
+    }
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    enum kp_result rc = kp_base64_encode(key, key_len, &encoded, &encoded_len, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    size_t before = (size_t)(mark - text);
+    size_t after = text_len - before - strlen(KEY_PLACEHOLDER);
+    char *joined = malloc(before + encoded_len + after + 1);
+    if (joined == NULL) {
+        kp_secret_free(encoded, encoded_len);
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    memcpy(joined, text, before);
+    memcpy(joined + before, encoded, encoded_len);
+    memcpy(joined + before + encoded_len, mark + strlen(KEY_PLACEHOLDER), after);
+    joined[before + encoded_len + after] = '\0';
+    kp_secret_free(encoded, encoded_len);
+    *out = joined;
+    *out_len = before + encoded_len + after;
+    return KP_OK;
+}
+
 enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char **out,
                                     size_t *len, struct kp_error *err)
 {
@@ -105,9 +139,11 @@ enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char
                        kubeconfig->cert_len, err);
     }
     pair(&writer, "client-key", kubeconfig->key_file);
-    if (rc == KP_OK) {
-        rc = data_pair(&writer, "client-key-data", kubeconfig->key_data, kubeconfig->key_len,
-                       err);
+    if (kubeconfig->key_data != NULL) {
+        /* The key never passes through libyaml (whose buffers are freed uncleansed): a
+         * placeholder is emitted and replaced in kpki's own buffer below. base64 needs no
+         * quoting, so the substitution cannot change the YAML's structure. */
+        pair(&writer, "client-key-data", KEY_PLACEHOLDER);
     }
     pair(&writer, "token", kubeconfig->token);
     kp_yaml_writer_map_end(&writer);
@@ -118,7 +154,17 @@ enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char
         kp_yaml_writer_wipe(&writer);
         return rc;
     }
-    return kp_yaml_writer_finish(&writer, out, len, err);
+    char *text = NULL;
+    size_t text_len = 0;
+    rc = kp_yaml_writer_finish(&writer, &text, &text_len, err);
+    if (rc != KP_OK || kubeconfig->key_data == NULL) {
+        *out = text;
+        *len = text_len;
+        return rc;
+    }
+    rc = splice_key(text, text_len, kubeconfig->key_data, kubeconfig->key_len, out, len, err);
+    free(text); /* holds only the placeholder */
+    return rc;
 }
 
 /* ---- parsing ---- */

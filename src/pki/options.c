@@ -145,14 +145,14 @@ static enum kp_result set_cluster_name(struct kp_pki_config *config, const char 
                                        struct kp_error *err)
 {
     size_t len = strlen(value);
-    bool ok = len > 0 && len <= 253;
+    bool ok = len > 0 && len <= 253 && kp_utf8_valid(value);
     for (size_t i = 0; ok && i < len; i++) {
         ok = (unsigned char)value[i] > 0x20 && value[i] != 0x7f;
     }
     if (!ok) {
         return kp_error_set(err, KP_ERR_INVALID,
-                            "invalid cluster name '%s': 1 to 253 characters, no spaces or "
-                            "control characters",
+                            "invalid cluster name '%s': 1 to 253 characters of UTF-8, no "
+                            "spaces or control characters",
                             value);
     }
     return replace_string(&config->cluster_name, value, err);

@@ -78,7 +78,7 @@ const struct kp_cert_spec *kp_cert_spec_find(const char *name);
 /* A row resolved against a config. */
 struct kp_cert_request {
     const struct kp_cert_spec *spec;
-    char common_name[256];
+    char common_name[300]; /* "system:node:" + a node name of up to 253 characters */
     struct kp_strlist organizations;
     struct kp_strlist dns_names; /* sorted, unique */
     struct kp_ip ips[KP_MAX_IPS];

@@ -40,25 +40,29 @@ check_files_whole() {
     done < <(find "$root" -type f)
 }
 
-n=1
-while :; do
-    root=$scratch/kill-$n
-    status=0
-    # (a child shell, so that bash's "Killed" notice goes to /dev/null with the rest)
-    KPKI_FAULT_KILL_AT=$n bash -c '"$@"; exit $?' kpki "$KPKI" init --root "$root" "${flags[@]}" \
-        --key-type ecdsa-p256 2>/dev/null || status=$?
-    if [ $status -eq 0 ]; then
-        break # n is past the last file operation: the run completed
-    fi
-    [ $status -eq 137 ] || fail "operation $n: expected death by SIGKILL (137), got $status"
-    # The rerun itself parses every file present; openssl double-checks every 8th state.
-    [ $((n % 8)) -ne 1 ] || check_files_whole "$root" "killed before operation $n"
-    check_recovers "$root" "killed before operation $n" --key-type ecdsa-p256
-    rm -rf "$root"
-    n=$((n + 1))
+# Both kubelet serving modes: the self-signed one writes a CA of its own beside the key.
+for mode in ca self-signed; do
+    n=1
+    while :; do
+        root=$scratch/kill-$mode-$n
+        status=0
+        # (a child shell, so that bash's "Killed" notice goes to /dev/null with the rest)
+        KPKI_FAULT_KILL_AT=$n bash -c '"$@"; exit $?' kpki "$KPKI" init --root "$root" \
+            "${flags[@]}" --key-type ecdsa-p256 --kubelet-serving "$mode" 2>/dev/null || status=$?
+        if [ $status -eq 0 ]; then
+            break # n is past the last file operation: the run completed
+        fi
+        [ $status -eq 137 ] || fail "$mode, operation $n: expected death by SIGKILL (137), got $status"
+        # The rerun itself parses every file present; openssl double-checks every 8th state.
+        [ $((n % 8)) -ne 1 ] || check_files_whole "$root" "$mode, killed before operation $n"
+        check_recovers "$root" "$mode, killed before operation $n" --key-type ecdsa-p256 \
+            --kubelet-serving "$mode"
+        rm -rf "$root"
+        n=$((n + 1))
+    done
+    [ $n -gt 40 ] || fail "only $((n - 1)) file operations were counted; the hook is not reached"
+    pass "$mode: killed before each of $((n - 1)) file operations: files whole, the rerun finishes"
 done
-[ $n -gt 40 ] || fail "only $((n - 1)) file operations were counted; the hook is not reached"
-pass "killed before each of $((n - 1)) file operations: files whole, the rerun finishes"
 
 # Real signals at random moments (RSA keys make the run long enough to hit every phase).
 for i in 1 2 3 4 5 6; do

@@ -239,6 +239,44 @@ static void test_batch_faults(void **state)
     }
 }
 
+static void test_new_destination_is_never_replaced(void **state)
+{
+    (void)state;
+    char path[600];
+    struct kp_error err;
+    struct kp_file_batch *batch = kp_file_batch_new();
+    test_path(path, sizeof(path), dir, "ca.key");
+    assert_int_equal(kp_file_batch_add_new(batch, path, "ours", 4, 0600, &err), KP_OK);
+    test_write_file(path, "theirs"); /* someone else got there first */
+    assert_int_equal(kp_file_batch_commit(batch, &err), KP_ERR_CONFLICT);
+    assert_non_null(strstr(err.message, "appeared while kpki was working"));
+    kp_file_batch_free(batch);
+    char *text = test_read_file(path, NULL);
+    assert_string_equal(text, "theirs");
+    free(text);
+    assert_int_equal(count_temps(dir), 0);
+}
+
+static void test_fifo_is_refused_without_waiting(void **state)
+{
+    (void)state;
+    char path[600];
+    test_path(path, sizeof(path), dir, "fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    char *data = NULL;
+    size_t len = 0;
+    struct kp_error err;
+    assert_int_equal(kp_file_read(path, 100, &data, &len, &err), KP_ERR_INVALID);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    char link[600];
+    test_path(link, sizeof(link), dir, "dangling");
+    assert_int_equal(symlink("nowhere", link), 0);
+    assert_int_equal(kp_file_read(link, 100, &data, &len, &err), KP_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.message, "symbolic link to a missing file"));
+    assert_true(kp_path_is_dangling_link(link));
+    assert_false(kp_path_is_dangling_link(path));
+}
+
 static void test_stale_temps(void **state)
 {
     (void)state;
@@ -282,6 +320,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_refuses_directory_destination, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_batch_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_destination_is_never_replaced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_is_refused_without_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_temps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
     };

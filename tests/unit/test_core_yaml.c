@@ -33,7 +33,9 @@ static void test_invalid(void **state)
 {
     (void)state;
     const char *bad[] = {"a: [1, 2\n", "a: b: c\n", "- a\nb: c\n", "a: 1\n---\nb: 2\n",
-                         "\t- tab\n", "a: *undefined\n"};
+                         "\t- tab\n", "a: *undefined\n",
+                         /* a key twice, at any depth: readers disagree on which one wins */
+                         "a: 1\na: 2\n", "m:\n  k: 1\n  k: 2\n", "- {x: 1, x: 1}\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct kp_yaml_doc doc;
         struct kp_error err;

@@ -49,6 +49,7 @@ static void test_urls(void **state)
         {"fd00::5", "fd00::100", NULL, "https://[fd00::5]:6443", "https://[fd00::100]:6443"},
         {"fd00::5", "[fd00::100]:8443", NULL, "https://[fd00::5]:6443",
          "https://[fd00::100]:8443"},
+        {"10.0.0.5", "::ffff:10.0.0.9", NULL, "https://10.0.0.5:6443", "https://10.0.0.9:6443"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct kp_pki_config config;
@@ -104,6 +105,8 @@ static void test_option_rejections(void **state)
         {"service-cidr", "not-a-cidr", "invalid CIDR"},
         {"service-dns-domain", "Cluster.Local", "invalid DNS domain"},
         {"cluster-name", "has space", "invalid cluster name"},
+        {"cluster-name", "k\xff", "invalid cluster name"},
+        {"cluster-name", "\xc0\xafoverlong", "invalid cluster name"},
         {"apiserver-cert-extra-sans", "ok.example.com,Bad_Name", "invalid SAN 'Bad_Name'"},
         {"apiserver-cert-extra-sans", "10.0.0.3:80", "invalid SAN"},
         {"etcd-server-cert-extra-sans", "*", "invalid SAN"},

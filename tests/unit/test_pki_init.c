@@ -320,6 +320,145 @@ static void other_ca_key(const char *root, const char *other)
     copy_file(in(other, "etc/kubernetes/pki/ca.key"), in(root, "etc/kubernetes/pki/ca.key"));
 }
 
+/* Appends text after the line of admin.conf that starts with `after` (keeps the file valid). */
+static void insert_after_line(const char *path, const char *after, const char *text)
+{
+    size_t len = 0;
+    char *data = test_read_file(path, &len);
+    char *line = strstr(data, after);
+    assert_non_null(line);
+    if (*line == '\n') {
+        line++;
+    }
+    char *end = strchr(line, '\n') + 1;
+    FILE *file = fopen(path, "w");
+    fwrite(data, 1, (size_t)(end - data), file);
+    fputs(text, file);
+    fputs(end, file);
+    fclose(file);
+    free(data);
+}
+
+static char *other_ca_base64(const char *other)
+{
+    size_t len = 0;
+    char *pem = test_read_file(in(other, "etc/kubernetes/pki/ca.crt"), &len);
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    struct kp_error err;
+    assert_int_equal(kp_base64_encode(pem, len, &encoded, &encoded_len, &err), KP_OK);
+    free(pem);
+    return encoded;
+}
+
+static void duplicate_ca_key(const char *root, const char *other)
+{
+    /* client-go would take the second value: the foreign CA. */
+    char *encoded = other_ca_base64(other);
+    char line[8192];
+    snprintf(line, sizeof(line), "    certificate-authority-data: %s\n", encoded);
+    insert_after_line(in(root, "etc/kubernetes/admin.conf"), "    certificate-authority-data:",
+                      line);
+    free(encoded);
+}
+
+static void ca_bundle(const char *root, const char *other)
+{
+    /* ca.crt followed by a foreign CA in one certificate-authority-data. */
+    size_t a_len = 0, b_len = 0;
+    char *a = test_read_file(in(root, "etc/kubernetes/pki/ca.crt"), &a_len);
+    char *b = test_read_file(in(other, "etc/kubernetes/pki/ca.crt"), &b_len);
+    char *both = malloc(a_len + b_len);
+    memcpy(both, a, a_len);
+    memcpy(both + a_len, b, b_len);
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    struct kp_error err;
+    assert_int_equal(kp_base64_encode(both, a_len + b_len, &encoded, &encoded_len, &err), KP_OK);
+    const char *path = in(root, "etc/kubernetes/super-admin.conf");
+    char *config = test_read_file(path, NULL);
+    char *start = strstr(config, "certificate-authority-data: ") + 28;
+    char *end = strchr(start, '\n');
+    FILE *file = fopen(path, "w");
+    fwrite(config, 1, (size_t)(start - config), file);
+    fputs(encoded, file);
+    fputs(end, file);
+    fclose(file);
+    free(config);
+    free(encoded);
+    free(both);
+    free(a);
+    free(b);
+}
+
+static void token_instead_of_certificate(const char *root, const char *other)
+{
+    (void)other;
+    insert_after_line(in(root, "etc/kubernetes/controller-manager.conf"), "\n  user:\n",
+                      "    token: abcdef.0123456789abcdef\n");
+}
+
+/* Writes a certificate signed by the tree's own CA, with the given O and CA flag, over the
+ * apiserver-kubelet-client pair (whose row has no O). */
+static void resign_kubelet_client(const char *root, const char *org, bool is_ca)
+{
+    size_t len = 0;
+    char *ca_pem = test_read_file(in(root, "etc/kubernetes/pki/ca.crt"), &len);
+    X509 *ca = NULL;
+    struct kp_error err;
+    assert_int_equal(kp_cert_from_pem(ca_pem, len, "ca", &ca, &err), KP_OK);
+    char *ca_key_pem = test_read_file(in(root, "etc/kubernetes/pki/ca.key"), &len);
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    assert_int_equal(kp_key_from_pem(ca_key_pem, len, "ca.key", &ca_key, &err), KP_OK);
+    char *key_pem = test_read_file(in(root, "etc/kubernetes/pki/apiserver-kubelet-client.key"),
+                                   &len);
+    assert_int_equal(kp_key_from_pem(key_pem, len, "key", &key, &err), KP_OK);
+    const char *orgs[] = {org};
+    struct kp_cert_template tmpl = {
+        .common_name = "kube-apiserver-kubelet-client",
+        .organizations = orgs,
+        .organization_count = org != NULL ? 1 : 0,
+        .is_ca = is_ca,
+        .key_usage = KP_KU_DIGITAL_SIGNATURE,
+        .ext_key_usage = KP_EKU_CLIENT_AUTH,
+        .not_before = NOW - 300,
+        .not_after = NOW + 86400,
+    };
+    X509 *cert = NULL;
+    assert_int_equal(kp_cert_issue(&tmpl, key, ca, ca_key, &cert, &err), KP_OK);
+    char *pem = NULL;
+    assert_int_equal(kp_cert_to_pem(cert, &pem, &len, &err), KP_OK);
+    test_write_file(in(root, "etc/kubernetes/pki/apiserver-kubelet-client.crt"), pem);
+    free(pem);
+    X509_free(cert);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    free(ca_pem);
+    free(ca_key_pem);
+    free(key_pem);
+}
+
+static void masters_group(const char *root, const char *other)
+{
+    (void)other;
+    resign_kubelet_client(root, "system:masters", false);
+}
+
+static void ca_in_leaf_slot(const char *root, const char *other)
+{
+    (void)other;
+    resign_kubelet_client(root, NULL, true);
+}
+
+static void pki_gone(const char *root, const char *other)
+{
+    (void)other;
+    char command[PATH_MAX + 16];
+    snprintf(command, sizeof(command), "rm -rf '%s'", in(root, "etc/kubernetes/pki"));
+    assert_int_equal(system(command), 0);
+}
+
 static void drop_ca(const char *root, const char *other)
 {
     (void)other;
@@ -332,7 +471,7 @@ static void test_inconsistent_files_stop_the_run(void **state)
     (void)state;
     const struct conflict_case cases[] = {
         {"foreign-cert", use_other_apiserver, "apiserver.crt' is not signed by the ca CA"},
-        {"key-mismatch", use_other_key, "peer.crt' does not match the key"},
+        {"key-mismatch", use_other_key, "peer.crt' does not match its private key"},
         {"foreign-kubeconfig", use_other_admin_conf, "admin.conf' exists already but has got "
                                                      "the wrong CA cert"},
         {"sa-mismatch", use_other_sa_pub, "sa.pub' is not the public half of"},
@@ -343,6 +482,13 @@ static void test_inconsistent_files_stop_the_run(void **state)
         {"ca-key-mismatch", other_ca_key, "ca.key' does not match the CA certificate"},
         {"ca-gone", drop_ca, "front-proxy-client.crt' exists but its CA 'front-proxy-ca' does "
                              "not"},
+        {"duplicate-key", duplicate_ca_key, "'certificate-authority-data' is set twice"},
+        {"ca-bundle", ca_bundle, "super-admin.conf' embeds 2 CA certificates"},
+        {"token", token_instead_of_certificate, "controller-manager.conf' authenticates with a "
+                                                "token"},
+        {"masters", masters_group, "apiserver-kubelet-client.crt' carries O=system:masters"},
+        {"ca-as-leaf", ca_in_leaf_slot, "apiserver-kubelet-client.crt' is a CA certificate"},
+        {"pki-gone", pki_gone, "admin.conf' exists but its CA 'ca' does not"},
     };
     char other[PATH_MAX];
     make_root("other", other, sizeof(other));
@@ -465,6 +611,12 @@ static void test_join_from(void **state)
     assert_int_equal(run_init(third, &join3, &report, &err), KP_ERR_CONFLICT);
     kp_pki_report_wipe(&report);
     assert_non_null(strstr(err.message, "differs from"));
+    /* The source's shared material is checked before it is copied. */
+    copy_file(in(third, "etc/kubernetes/pki/etcd/ca.key"), in(first, "etc/kubernetes/pki/etcd/ca.key"));
+    struct options join5 = {.node = "n5", .join_from = first};
+    assert_int_equal(run_init(in(base, "cp5"), &join5, &report, &err), KP_ERR_CONFLICT);
+    kp_pki_report_wipe(&report);
+    assert_non_null(strstr(err.message, "ca.key' does not match the CA certificate"));
     struct options nowhere = {.node = "n4", .join_from = "/nonexistent/tree"};
     assert_int_equal(run_init(in(base, "cp4"), &nowhere, &report, &err), KP_ERR_NOT_FOUND);
     kp_pki_report_wipe(&report);
@@ -506,6 +658,11 @@ static void test_self_signed_kubelet_rerun(void **state)
     init_ok(root, &self, &report);
     assert_int_equal(action_of(&report, "kubelet-serving"), KP_PKI_REUSED);
     kp_pki_report_wipe(&report);
+    /* An interrupted run can leave kubelet.key without kubelet.crt: the rerun completes it. */
+    unlink(in(root, "var/lib/kubelet/pki/kubelet.crt"));
+    init_ok(root, &self, &report);
+    assert_int_equal(action_of(&report, "kubelet-serving"), KP_PKI_COMPLETED);
+    kp_pki_report_wipe(&report);
     /* Switching to CA-signed mode finds a certificate the cluster CA did not sign. */
     struct kp_error err;
     assert_int_equal(run_init(root, NULL, &report, &err), KP_ERR_CONFLICT);
@@ -528,6 +685,23 @@ static void test_leaf_never_outlives_its_ca(void **state)
             assert_true(report.entries[i].not_after <= NOW + 48 * 3600);
         }
     }
+    kp_pki_report_wipe(&report);
+}
+
+static void test_long_node_name(void **state)
+{
+    (void)state;
+    char root[PATH_MAX];
+    make_root("longname", root, sizeof(root));
+    char name[254];
+    memset(name, 'a', 253);
+    for (int i = 60; i < 253; i += 61) {
+        name[i] = '.';
+    }
+    name[253] = '\0';
+    struct options long_name = {.node = name};
+    struct kp_pki_report report;
+    init_ok(root, &long_name, &report);
     kp_pki_report_wipe(&report);
 }
 
@@ -614,6 +788,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_self_signed_kubelet_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaf_never_outlives_its_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_node_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_run_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_write_failure_is_recoverable, setup,
                                         teardown),
