@@ -46,6 +46,7 @@ struct kp_pki_config {
     enum kp_kubelet_serving kubelet_serving;
     char *join_from;              /* another node's root to take the shared CAs and sa from */
     int key_threads;              /* 0: one per online CPU */
+    bool csr_only;                /* external CA: write keys and CSRs, sign nothing */
 
     /* Derived by kp_pki_config_finalize (read-only for callers). */
     bool finalized;
@@ -62,8 +63,9 @@ KP_MUST_CHECK enum kp_result kp_pki_config_init(struct kp_pki_config *config,
 /* Frees every owned member. */
 void kp_pki_config_wipe(struct kp_pki_config *config);
 
-/* Validates the combination and derives the read-only fields. Looks at the host (name,
- * interfaces) only for values left unset. */
+/* Validates the combination of options and derives the read-only fields. Looks at the host
+ * (name, interfaces) only for values left unset. Values are validated when they are set through
+ * the option table; fields a caller assigns directly are taken as they are. */
 KP_MUST_CHECK enum kp_result kp_pki_config_finalize(struct kp_pki_config *config,
                                                     struct kp_error *err);
 
@@ -71,7 +73,8 @@ KP_MUST_CHECK enum kp_result kp_pki_config_finalize(struct kp_pki_config *config
 
 struct kp_pki_option {
     const char *name;       /* flag name without dashes, and config-file key */
-    const char *value_name; /* "DIR", "IP", "LIST", ... for --help */
+    const char *value_name; /* "DIR", "IP", "LIST", ... for --help; NULL: a boolean flag (the
+                               setter gets "true", or the file's true/false) */
     const char *default_text;
     const char *help;
     bool is_list;           /* repeated / comma-separated values append */
@@ -104,7 +107,9 @@ enum kp_pki_action {
     KP_PKI_COMPLETED,        /* existing key kept; its certificate (or sa.pub) created */
     KP_PKI_COPIED,           /* shared CA material copied from --join-from */
     KP_PKI_EXTERNAL,         /* CA certificate without its key: managed outside kpki */
-    KP_PKI_SKIPPED,          /* not written on this node (super-admin.conf on a joining node) */
+    KP_PKI_SKIPPED,          /* not written on this node (super-admin.conf on a joining node,
+                                CAs and what needs them with --csr-only) */
+    KP_PKI_CSR,              /* --csr-only: key and CSR written; the certificate is awaited */
 };
 
 const char *kp_pki_action_name(enum kp_pki_action action);
@@ -137,8 +142,9 @@ struct kp_pki_hooks {
 
 /* Builds or completes the tree for a finalized config. Checks every existing file first and
  * writes nothing if one is inconsistent (KP_ERR_CONFLICT naming the file and the problem). New
- * files are committed together, atomically and durably. report is filled on success (and
- * partially on failure); wipe it either way. hooks may be NULL. */
+ * files are committed together, atomically and durably; a destination that appears while kpki
+ * works is never replaced (KP_ERR_CONFLICT). report is filled on success (on failure only its
+ * warnings and timings); wipe it either way. hooks may be NULL. */
 KP_MUST_CHECK enum kp_result kp_pki_init(const struct kp_pki_config *config,
                                          const struct kp_clock *clock,
                                          const struct kp_pki_hooks *hooks,
@@ -201,6 +207,66 @@ void kp_pki_config_infer(struct kp_pki_config *config, const char *root);
 KP_MUST_CHECK enum kp_result kp_pki_check(const struct kp_pki_config *config,
                                           const struct kp_clock *clock, int64_t warn_within,
                                           struct kp_check_report *report, struct kp_error *err);
+
+/* ---- renewal ---- */
+
+enum kp_renew_status {
+    KP_RENEW_RENEWED,
+    KP_RENEW_SKIPPED_EXTERNAL, /* its CA's key is not on this node */
+    KP_RENEW_SKIPPED_MISSING,  /* `all` only: the file is absent (e.g. super-admin.conf on a
+                                  joined node) */
+};
+
+struct kp_renew_entry {
+    char name[64];
+    char path[512]; /* relative to the root */
+    enum kp_renew_status status;
+    char old_serial[80];
+    int64_t old_not_after;
+    char new_serial[80];
+    int64_t new_not_after;
+    char key[32];   /* "ECDSA P-256 (new)" / "RSA 2048 (kept)" */
+};
+
+struct kp_renew_report {
+    struct kp_renew_entry *entries; /* owned */
+    size_t count;
+    char backup_dir[512]; /* relative to the root; "" when nothing was renewed */
+};
+
+void kp_renew_report_wipe(struct kp_renew_report *report);
+
+/* The names `kpki renew all` covers: kubeadm's (the seven component certificates and the four
+ * kubeconfigs with embedded client certificates). The kubelet's, which the kubelet rotates
+ * itself, are renewed only when named. */
+const char *const *kp_pki_renew_all_names(size_t *count);
+
+/* Re-issues each named certificate from its CA on disk, keeping subject, SANs and usages byte
+ * for byte (kp_cert_reissue), with a new key of the same type (or the old one when reuse_key),
+ * serial and validity (config->cert_validity, clipped to the CA). Previous files are copied to
+ * etc/kubernetes/tmp/kpki-renew-<time>/ first; then every new file is committed in one
+ * atomic batch. Everything is checked before anything is written: an unknown name, a CA, a
+ * missing file or an external CA among names given explicitly fail the whole call.
+ * skip_unavailable (for `all`) turns missing files and external CAs into skipped entries. */
+KP_MUST_CHECK enum kp_result kp_pki_renew(const struct kp_pki_config *config,
+                                          const struct kp_clock *clock,
+                                          const char *const *names, size_t count,
+                                          bool reuse_key, bool skip_unavailable,
+                                          struct kp_renew_report *report, struct kp_error *err);
+
+/* ---- kubeconfigs for users ---- */
+
+/* A kubeconfig for a new user, as `kubeadm kubeconfig user` makes one: a new key (config's key
+ * type) and a client certificate signed by the cluster CA on disk, CN = user, O = each of orgs,
+ * clientAuth, valid for `validity` seconds (clipped to the CA); the CA embedded; the server is
+ * `server` or, when NULL, config->endpoint_url. *yaml: free with kp_secret_free(*yaml, *len). */
+KP_MUST_CHECK enum kp_result kp_pki_kubeconfig_user(const struct kp_pki_config *config,
+                                                    const struct kp_clock *clock,
+                                                    const char *user,
+                                                    const struct kp_strlist *orgs,
+                                                    int64_t validity, const char *server,
+                                                    char **yaml, size_t *len,
+                                                    struct kp_error *err);
 
 /* ---- revocation ---- */
 

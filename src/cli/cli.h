@@ -76,12 +76,23 @@ KP_MUST_CHECK enum kp_result kp_cli_load_pki_options(struct kp_pki_config *confi
                                                      const struct kp_cli_parsed *parsed,
                                                      struct kp_error *err);
 
+/* The config of an existing tree, for the commands that work on one (check, renew, revoke,
+ * crl, kubeconfig): defaults, --config and the option flags present in parsed, then whatever is
+ * still unset read from the tree (kp_pki_config_infer), then finalized. On success the caller
+ * wipes config; on failure it is already wiped. */
+KP_MUST_CHECK enum kp_result kp_cli_tree_config(struct kp_pki_config *config,
+                                                const struct kp_cli_parsed *parsed,
+                                                struct kp_error *err);
+
 /* Subcommands: argc/argv start after the subcommand name. Return the process exit code. */
 int kp_cmd_init(int argc, char **argv);
 int kp_cmd_version(int argc, char **argv);
 int kp_cmd_verify(int argc, char **argv);
+int kp_cmd_inspect(int argc, char **argv);
 int kp_cmd_check(int argc, char **argv);
 int kp_cmd_revoke(int argc, char **argv);
+int kp_cmd_renew(int argc, char **argv);
+int kp_cmd_kubeconfig(int argc, char **argv);
 int kp_cmd_crl(int argc, char **argv);
 
 #endif

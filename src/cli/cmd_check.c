@@ -336,12 +336,10 @@ int kp_cmd_check(int argc, char **argv)
         rc = kp_error_prefix(&err, "--warn-within");
     }
     struct kp_pki_config config;
-    bool have_config = rc == KP_OK && kp_pki_config_init(&config, &err) == KP_OK;
-    rc = have_config ? kp_cli_load_pki_options(&config, &parsed, &err) : (rc != KP_OK ? rc
-                                                                                   : err.code);
+    bool have_config = false;
     if (rc == KP_OK) {
-        kp_pki_config_infer(&config, config.root);
-        rc = kp_pki_config_finalize(&config, &err);
+        rc = kp_cli_tree_config(&config, &parsed, &err);
+        have_config = rc == KP_OK;
     }
     struct kp_check_report report = {0};
     if (rc == KP_OK) {

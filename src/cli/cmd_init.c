@@ -53,7 +53,8 @@ static void print_text(const struct kp_pki_config *config, const struct kp_pki_r
     int path_width = 4;
     for (size_t i = 0; i < report->count; i++) {
         const struct kp_pki_report_entry *entry = &report->entries[i];
-        created += entry->action != KP_PKI_REUSED && entry->action != KP_PKI_SKIPPED;
+        created += entry->action == KP_PKI_CREATED || entry->action == KP_PKI_COMPLETED ||
+                   entry->action == KP_PKI_COPIED || entry->action == KP_PKI_CSR;
         name_width = (int)strlen(entry->name) > name_width ? (int)strlen(entry->name) : name_width;
         path_width = (int)strlen(entry->path) > path_width ? (int)strlen(entry->path) : path_width;
     }

@@ -35,25 +35,6 @@ static const struct kp_cli_flag crl_flags[] = {
 
 static const char *const ca_names[] = {"ca", "front-proxy-ca", "etcd-ca"};
 
-/* A config for --root only: identity does not matter for revocation. */
-static enum kp_result root_config(struct kp_pki_config *config, const struct kp_cli_parsed *parsed,
-                                  struct kp_error *err)
-{
-    enum kp_result rc = kp_pki_config_init(config, err);
-    const char *root = kp_cli_value(parsed, "root");
-    if (rc == KP_OK && root != NULL) {
-        rc = kp_pki_option_find("root")->set(config, root, err);
-        if (rc != KP_OK) {
-            rc = kp_error_prefix(err, "--root");
-        }
-    }
-    if (rc == KP_OK) {
-        kp_pki_config_infer(config, config->root);
-        rc = kp_pki_config_finalize(config, err);
-    }
-    return rc;
-}
-
 /* "0x0C:17:ab" -> "C17AB" (upper-case hex without leading zeros); decimal is not accepted, to
  * avoid revoking the wrong certificate by a misread number. */
 static enum kp_result normalize_serial(const char *text, char *out, size_t size,
@@ -163,8 +144,8 @@ int kp_cmd_revoke(int argc, char **argv)
     struct kp_pki_config config;
     bool have_config = false;
     if (rc == KP_OK) {
-        rc = root_config(&config, &parsed, &err);
-        have_config = true;
+        rc = kp_cli_tree_config(&config, &parsed, &err);
+        have_config = rc == KP_OK;
     }
     const char *what = serial_flag != NULL ? "serial" : "";
     if (rc == KP_OK && serial_flag != NULL) {
@@ -298,8 +279,8 @@ int kp_cmd_crl(int argc, char **argv)
     struct kp_pki_config config;
     bool have_config = false;
     if (rc == KP_OK) {
-        rc = root_config(&config, &parsed, &err);
-        have_config = true;
+        rc = kp_cli_tree_config(&config, &parsed, &err);
+        have_config = rc == KP_OK;
     }
     json_t *all = json_array();
     for (size_t i = 0; rc == KP_OK && i < sizeof(ca_names) / sizeof(ca_names[0]); i++) {

@@ -173,7 +173,7 @@ static enum kp_result parse_policy(const struct kp_cli_parsed *parsed,
         if (*depth == '\0' || *end != '\0' || value < 0 || value > 32) {
             return kp_error_set(err, KP_ERR_INVALID, "--max-depth: '%s' is not 0 to 32", depth);
         }
-        params->max_depth = value == 0 ? -1 : (int)value;
+        params->max_depth = value == 0 ? KP_VERIFY_NO_INTERMEDIATES : (int)value;
     }
     return KP_OK;
 }

@@ -17,9 +17,13 @@ struct command {
 static const struct command commands[] = {
     {"init", kp_cmd_init, "build the control-plane PKI: CAs, certificates, keys, kubeconfigs"},
     {"check", kp_cmd_check, "audit every certificate, key and kubeconfig of a tree"},
+    {"kubeconfig", kp_cmd_kubeconfig, "write a kubeconfig for a new user (kubeconfig user)"},
+    {"renew", kp_cmd_renew, "re-issue certificates from the CAs on disk; confirm what is served"},
     {"revoke", kp_cmd_revoke, "revoke a certificate: add it to its CA's CRL"},
     {"crl", kp_cmd_crl, "list or re-sign the CRLs"},
     {"verify", kp_cmd_verify, "verify a certificate chain for a role, as the components do"},
+    {"inspect", kp_cmd_inspect,
+     "show what any certificate, key, CSR, CRL, kubeconfig or JWT holds"},
     {"version", kp_cmd_version, "print the version"},
 };
 

@@ -46,10 +46,29 @@ enum kp_result kp_cli_load_pki_options(struct kp_pki_config *config,
             option->clear(config);
             cleared[index] = true;
         }
-        enum kp_result rc = option->set(config, parsed->args[i].value, err);
+        const char *value = parsed->args[i].value != NULL ? parsed->args[i].value : "true";
+        enum kp_result rc = option->set(config, value, err);
         if (rc != KP_OK) {
             return kp_error_prefix(err, "--%s", option->name);
         }
     }
     return KP_OK;
+}
+
+enum kp_result kp_cli_tree_config(struct kp_pki_config *config, const struct kp_cli_parsed *parsed,
+                                  struct kp_error *err)
+{
+    enum kp_result rc = kp_pki_config_init(config, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    rc = kp_cli_load_pki_options(config, parsed, err);
+    if (rc == KP_OK) {
+        kp_pki_config_infer(config, config->root);
+        rc = kp_pki_config_finalize(config, err);
+    }
+    if (rc != KP_OK) {
+        kp_pki_config_wipe(config);
+    }
+    return rc;
 }

@@ -152,8 +152,9 @@ void kp_time_format_rfc3339(int64_t unix_seconds, char *out, size_t size)
 {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, size, "(invalid time)");
+    }
 }
 
 static int parse_digits(const char **cursor, int count, int *value)

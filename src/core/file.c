@@ -320,6 +320,12 @@ enum kp_result kp_file_write_atomic(const char *path, const void *data, size_t l
     return KP_OK;
 }
 
+bool kp_path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
 bool kp_path_is_dangling_link(const char *path)
 {
     struct stat st;

@@ -86,6 +86,9 @@ KP_MUST_CHECK enum kp_result kp_file_batch_commit(struct kp_file_batch *batch,
 
 size_t kp_file_batch_count(const struct kp_file_batch *batch);
 
+/* True if path exists (as anything, symlinks not followed). */
+bool kp_path_exists(const char *path);
+
 /* True if path is a symbolic link whose target does not exist. */
 bool kp_path_is_dangling_link(const char *path);
 

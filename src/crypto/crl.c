@@ -28,6 +28,12 @@ static const struct {
     {KP_CRL_PRIVILEGE_WITHDRAWN, "privilegeWithdrawn"},
 };
 
+/* Reasons found in CRLs kpki reads but never writes (RFC 5280 §5.3.1). */
+static const struct {
+    int code;
+    const char *name;
+} foreign_reasons[] = {{8, "removeFromCRL"}, {10, "aACompromise"}};
+
 bool kp_crl_reason_parse(const char *text, enum kp_crl_reason *reason)
 {
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
@@ -46,7 +52,12 @@ const char *kp_crl_reason_name(enum kp_crl_reason reason)
             return reasons[i].name;
         }
     }
-    return "unspecified";
+    for (size_t i = 0; i < sizeof(foreign_reasons) / sizeof(foreign_reasons[0]); i++) {
+        if (foreign_reasons[i].code == (int)reason) {
+            return foreign_reasons[i].name;
+        }
+    }
+    return "unknown";
 }
 
 static X509_REVOKED *make_entry(const struct kp_crl_entry *entry)
@@ -167,9 +178,13 @@ enum kp_result kp_crl_from_pem(const char *pem, size_t len, const char *what, X5
         return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
     }
     ERR_clear_error();
-    if (len >= 5 && memcmp(pem, "-----", 5) != 0) {
+    if (len > 0 && (unsigned char)pem[0] == 0x30) {
         const unsigned char *cursor = (const unsigned char *)pem;
         *out = d2i_X509_CRL(NULL, &cursor, (long)len);
+        if (*out != NULL && cursor != (const unsigned char *)pem + len) {
+            X509_CRL_free(*out); /* bytes after the CRL: refused, as Go does */
+            *out = NULL;
+        }
     } else {
         BIO *bio = BIO_new_mem_buf(pem, (int)len);
         *out = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;

@@ -148,8 +148,8 @@ KP_MUST_CHECK enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len,
  * *out: free with OSSL_STACK_OF_X509_free / sk_X509_pop_free(out, X509_free). */
 KP_MUST_CHECK enum kp_result kp_certs_from_pem(const char *pem, size_t len, const char *what,
                                                STACK_OF(X509) **out, struct kp_error *err);
-/* Like kp_certs_from_pem, but also accepts one DER certificate (input not starting with a PEM
- * boundary). */
+/* Like kp_certs_from_pem, but also accepts one DER certificate (input starting with a SEQUENCE
+ * tag, 0x30; nothing may follow it). */
 KP_MUST_CHECK enum kp_result kp_certs_parse(const char *data, size_t len, const char *what,
                                             STACK_OF(X509) **out, struct kp_error *err);
 /* Every CRL of PEM text, or one DER CRL. At least one is required. *out: free with
@@ -223,8 +223,8 @@ KP_MUST_CHECK enum kp_result kp_csr_create(const struct kp_cert_template *tmpl, 
 /* PEM "CERTIFICATE REQUEST". *pem: free with free(). */
 KP_MUST_CHECK enum kp_result kp_csr_to_pem(X509_REQ *csr, char **pem, size_t *len,
                                            struct kp_error *err);
-/* The first CERTIFICATE REQUEST block of PEM text, or a DER request when the text does not
- * start with "-----". *out: free with X509_REQ_free. */
+/* The first CERTIFICATE REQUEST block of PEM text, or a DER request when the input starts with
+ * a SEQUENCE tag (0x30; nothing may follow it). *out: free with X509_REQ_free. */
 KP_MUST_CHECK enum kp_result kp_csr_from_pem(const char *pem, size_t len, const char *what,
                                              X509_REQ **out, struct kp_error *err);
 /* SANs requested in the CSR's extensionRequest attribute; either list may be NULL. */
@@ -247,6 +247,8 @@ enum kp_crl_reason {
 
 /* "keyCompromise" ...; false if unknown (removeFromCRL and aACompromise are not offered). */
 bool kp_crl_reason_parse(const char *text, enum kp_crl_reason *reason);
+/* The name of any reason code found in a CRL ("removeFromCRL", "aACompromise" too), or
+ * "unknown". */
 const char *kp_crl_reason_name(enum kp_crl_reason reason);
 
 struct kp_crl_entry {
@@ -266,7 +268,8 @@ KP_MUST_CHECK enum kp_result kp_crl_build(X509 *ca, EVP_PKEY *ca_key,
 /* PEM "X509 CRL". *pem: free with free(). */
 KP_MUST_CHECK enum kp_result kp_crl_to_pem(X509_CRL *crl, char **pem, size_t *len,
                                            struct kp_error *err);
-/* A CRL from PEM, or from DER when the text does not start with "-----". *out: X509_CRL_free. */
+/* A CRL from PEM, or from DER when the input starts with a SEQUENCE tag (0x30; nothing may
+ * follow the DER object). *out: X509_CRL_free. */
 KP_MUST_CHECK enum kp_result kp_crl_from_pem(const char *pem, size_t len, const char *what,
                                              X509_CRL **out, struct kp_error *err);
 /* The CRL's entries (allocated array, free with free()), its number (0 if absent) and times. */

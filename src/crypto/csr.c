@@ -85,9 +85,13 @@ enum kp_result kp_csr_from_pem(const char *pem, size_t len, const char *what, X5
         return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
     }
     ERR_clear_error();
-    if (len >= 5 && memcmp(pem, "-----", 5) != 0) {
+    if (len > 0 && (unsigned char)pem[0] == 0x30) {
         const unsigned char *cursor = (const unsigned char *)pem;
         *out = d2i_X509_REQ(NULL, &cursor, (long)len);
+        if (*out != NULL && cursor != (const unsigned char *)pem + len) {
+            X509_REQ_free(*out); /* bytes after the request: refused, as Go does */
+            *out = NULL;
+        }
     } else {
         BIO *bio = BIO_new_mem_buf(pem, (int)len);
         *out = bio != NULL ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;

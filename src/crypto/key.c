@@ -221,9 +221,10 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
 
 /* The DER inside the first private-key PEM block, decoded into OpenSSL's secure heap (and
  * cleansed on free): PEM_read_bio_PrivateKey would leave the key's text in ordinary freed
- * memory. */
-static EVP_PKEY *decode_private_key(BIO *bio)
+ * memory. *encrypted tells an encrypted first key block from an unreadable one. */
+static EVP_PKEY *decode_private_key(BIO *bio, bool *encrypted)
 {
+    *encrypted = false;
     for (;;) {
         char *name = NULL;
         char *header = NULL;
@@ -238,15 +239,24 @@ static EVP_PKEY *decode_private_key(BIO *bio)
                    : strcmp(name, "EC PRIVATE KEY") == 0 ? EVP_PKEY_EC
                    : strcmp(name, "PRIVATE KEY") == 0    ? EVP_PKEY_NONE
                                                          : -1;
+        /* PKCS#8 "ENCRYPTED PRIVATE KEY", or traditional PEM with "Proc-Type: 4,ENCRYPTED". */
+        bool is_encrypted = strcmp(name, "ENCRYPTED PRIVATE KEY") == 0 ||
+                            (type != -1 && strstr(header, "ENCRYPTED") != NULL);
         const unsigned char *cursor = der;
-        if (type == EVP_PKEY_NONE) {
+        if (!is_encrypted && type == EVP_PKEY_NONE) {
             key = d2i_AutoPrivateKey(NULL, &cursor, der_len);
-        } else if (type > 0) {
+        } else if (!is_encrypted && type > 0) {
             key = d2i_PrivateKey(type, NULL, &cursor, der_len);
         }
+        /* PEM_FLAG_SECURE: all three came from the secure heap (or, without one, the
+         * ordinary heap; OPENSSL_secure_* frees either). */
         OPENSSL_secure_clear_free(der, (size_t)der_len);
-        OPENSSL_free(name);
-        OPENSSL_free(header);
+        OPENSSL_secure_free(name);
+        OPENSSL_secure_free(header);
+        if (is_encrypted) {
+            *encrypted = true;
+            return NULL;
+        }
         if (type != -1) {
             return key; /* the first private-key block decides */
         }
@@ -257,11 +267,6 @@ enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what, EV
                                struct kp_error *err)
 {
     *out = NULL;
-    if (strstr(pem, "ENCRYPTED") != NULL) {
-        return kp_error_set(err, KP_ERR_INVALID,
-                            "%s: the private key is encrypted; kpki needs an unencrypted key",
-                            what);
-    }
     if (strstr(pem, "PRIVATE KEY-----") == NULL) {
         return kp_error_set(err, KP_ERR_INVALID, "%s: no PEM private key block found", what);
     }
@@ -273,8 +278,15 @@ enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what, EV
     if (bio == NULL) {
         return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read key", what);
     }
-    *out = decode_private_key(bio);
+    bool encrypted = false;
+    *out = decode_private_key(bio, &encrypted);
     BIO_free(bio);
+    if (encrypted) {
+        ERR_clear_error();
+        return kp_error_set(err, KP_ERR_INVALID,
+                            "%s: the private key is encrypted; kpki needs an unencrypted key",
+                            what);
+    }
     if (*out == NULL) {
         return kp_error_openssl(err, KP_ERR_INVALID, "%s: cannot parse the private key", what);
     }

@@ -115,6 +115,10 @@ enum kp_result kp_certs_parse(const char *data, size_t len, const char *what,
     ERR_clear_error();
     const unsigned char *cursor = (const unsigned char *)data;
     X509 *cert = d2i_X509(NULL, &cursor, (long)len);
+    if (cert != NULL && cursor != (const unsigned char *)data + len) {
+        X509_free(cert); /* bytes after the certificate: refused, as Go does */
+        cert = NULL;
+    }
     STACK_OF(X509) *certs = cert != NULL ? sk_X509_new_null() : NULL;
     if (certs == NULL || sk_X509_push(certs, cert) <= 0) {
         X509_free(cert);
@@ -141,6 +145,10 @@ enum kp_result kp_crls_parse(const char *data, size_t len, const char *what,
     if (!looks_like_pem(data, len)) {
         const unsigned char *cursor = (const unsigned char *)data;
         X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, (long)len);
+        if (crl != NULL && cursor != (const unsigned char *)data + len) {
+            X509_CRL_free(crl);
+            crl = NULL;
+        }
         if (crl == NULL || sk_X509_CRL_push(crls, crl) <= 0) {
             X509_CRL_free(crl);
             rc = kp_error_openssl(err, KP_ERR_INVALID, "%s: not a PEM or DER CRL", what);

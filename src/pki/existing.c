@@ -8,12 +8,6 @@
 
 #include "pki/pki.h"
 
-bool kp_path_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
 void kp_existing_pair_wipe(struct kp_existing_pair *pair)
 {
     if (pair->certs != NULL) {

@@ -63,6 +63,7 @@ static void item_wipe(struct item *item)
     X509_free(item->cert);
     X509_free(item->self_ca);
     EVP_PKEY_free(item->self_ca_key);
+    X509_REQ_free(item->csr);
     free(item->copy_cert_pem);
     kp_secret_free(item->copy_key_pem, item->copy_key_len);
     memset(item, 0, sizeof(*item));
@@ -259,10 +260,25 @@ enum kp_result kp_init_issue(struct run *run, struct item *item, struct kp_error
                          signer != NULL ? signer->key : NULL, &item->cert, err);
 }
 
+/* --csr-only: the request for item's key, with the row's subject and SANs. */
+static enum kp_result make_request(struct item *item, struct kp_error *err)
+{
+    struct kp_cert_template tmpl;
+    kp_cert_request_template(&item->req, 0, 1, &tmpl);
+    return kp_csr_create(&tmpl, item->key, &item->csr, err);
+}
+
 static enum kp_result issue_all(struct run *run, struct kp_error *err)
 {
     for (size_t i = 0; i < run->count; i++) {
         struct item *item = &run->items[i];
+        if (item->action == KP_PKI_CSR && item->write_csr) {
+            enum kp_result rc = make_request(item, err);
+            if (rc != KP_OK) {
+                return kp_error_prefix(err, "%s", item->spec->name);
+            }
+            continue;
+        }
         if (item->skip || !item->new_cert || item->issued) {
             continue;
         }
@@ -456,8 +472,10 @@ static enum kp_result stage_kubeconfig(struct run *run, struct kp_file_batch *ba
         rc = kp_kubeconfig_render(&kubeconfig, &yaml, &yaml_len, err);
     }
     if (rc == KP_OK) {
-        /* clientcmd.WriteToFile: 0600. */
-        rc = kp_file_batch_add_new(batch, item->req.key_path, yaml, yaml_len, 0600, err);
+        /* clientcmd.WriteToFile: 0600. A partial kubeconfig being completed is replaced. */
+        rc = item->replace
+                 ? kp_file_batch_add(batch, item->req.key_path, yaml, yaml_len, 0600, err)
+                 : kp_file_batch_add_new(batch, item->req.key_path, yaml, yaml_len, 0600, err);
     }
     free(ca_pem);
     free(cert_pem);
@@ -466,11 +484,83 @@ static enum kp_result stage_kubeconfig(struct run *run, struct kp_file_batch *ba
     return rc;
 }
 
+/* A partial kubeconfig: the cluster (with the CA when it is on this node) and a user with
+ * client-key-data only, as kubeadm's `certs generate-csr` writes it. */
+static enum kp_result stage_partial_kubeconfig(struct run *run, struct kp_file_batch *batch,
+                                               const struct item *item, struct kp_error *err)
+{
+    const struct item *ca = kp_init_signer(run, item);
+    char *ca_pem = NULL, *key_pem = NULL, *yaml = NULL;
+    size_t ca_len = 0, key_len = 0, yaml_len = 0;
+    char context[600];
+    snprintf(context, sizeof(context), "%s@%s", item->req.common_name,
+             run->config->cluster_name);
+    enum kp_result rc = KP_OK;
+    if (ca != NULL && ca->cert != NULL) {
+        rc = kp_cert_to_pem(ca->cert, &ca_pem, &ca_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = kp_key_to_pem(item->key, &key_pem, &key_len, err);
+    }
+    if (rc == KP_OK) {
+        struct kp_kubeconfig kubeconfig = {
+            .cluster_name = run->config->cluster_name,
+            .server = (char *)item->req.server,
+            .ca_data = (unsigned char *)ca_pem,
+            .ca_len = ca_len,
+            .user_name = (char *)item->req.common_name,
+            .key_data = (unsigned char *)key_pem,
+            .key_len = key_len,
+            .context_name = context,
+        };
+        rc = kp_kubeconfig_render(&kubeconfig, &yaml, &yaml_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = kp_file_batch_add_new(batch, item->req.key_path, yaml, yaml_len, 0600, err);
+    }
+    free(ca_pem);
+    kp_secret_free(key_pem, key_len);
+    kp_secret_free(yaml, yaml_len);
+    return rc;
+}
+
+/* --csr-only: the key (unless kept) and the request. */
+static enum kp_result stage_request(struct run *run, struct kp_file_batch *batch,
+                                    const struct item *item, struct kp_error *err)
+{
+    char key_path[KP_PATH_MAX], csr_path[KP_PATH_MAX], crt_path[KP_PATH_MAX];
+    kp_init_csr_paths(run, item, key_path, csr_path, crt_path, sizeof(key_path));
+    enum kp_result rc = KP_OK;
+    if (item->write_key) {
+        rc = item->spec->kind == KP_ART_KUBECONFIG
+                 ? stage_partial_kubeconfig(run, batch, item, err)
+                 : add_pem_key(batch, key_path, item->key, err);
+    }
+    if (rc == KP_OK && item->write_csr) {
+        char *pem = NULL;
+        size_t len = 0;
+        rc = kp_csr_to_pem(item->csr, &pem, &len, err);
+        if (rc == KP_OK) {
+            /* kubeadm writes requests 0600 as well. */
+            rc = kp_file_batch_add_new(batch, csr_path, pem, len, 0600, err);
+        }
+        free(pem);
+    }
+    return rc;
+}
+
 static enum kp_result stage_all(struct run *run, struct kp_file_batch *batch,
                                 struct kp_error *err)
 {
     for (size_t i = 0; i < run->count; i++) {
         const struct item *item = &run->items[i];
+        if (item->action == KP_PKI_CSR) {
+            enum kp_result rc = stage_request(run, batch, item, err);
+            if (rc != KP_OK) {
+                return rc;
+            }
+            continue;
+        }
         if (item->skip || (!item->new_cert && !item->write_key && item->copy_cert_pem == NULL)) {
             continue;
         }
@@ -564,6 +654,8 @@ const char *kp_pki_action_name(enum kp_pki_action action)
         return "external";
     case KP_PKI_SKIPPED:
         return "skipped";
+    case KP_PKI_CSR:
+        return "csr";
     }
     return "?";
 }

@@ -19,7 +19,10 @@ struct item {
     bool new_key;       /* key to generate */
     bool new_cert;      /* certificate (or kubeconfig, or sa.pub) to create */
     bool write_key;     /* the key file must be written (new, or copied) */
-    bool issued;        /* new_cert already made (a re-issued CA, needed while inspecting) */
+    bool issued;        /* new_cert already made, or taken from a signed file dropped in */
+    bool replace;       /* the destination exists and is rewritten (a completed kubeconfig) */
+    X509_REQ *csr;      /* --csr-only: the request to write (owned) */
+    bool write_csr;
     EVP_PKEY *key;      /* owned */
     X509 *cert;         /* owned: the certificate, existing or new (a kubeconfig's client's) */
     X509 *self_ca;      /* owned: the kubelet's own CA (self-signed serving mode) */
@@ -52,6 +55,13 @@ KP_MUST_CHECK enum kp_result kp_init_issue(struct run *run, struct item *item,
 /* The absolute path kubelet.conf names for the kubelet's rotating certificate. */
 KP_MUST_CHECK enum kp_result kp_init_kubelet_link(const struct run *run, char *out, size_t size,
                                                   struct kp_error *err);
+
+/* Where --csr-only keeps a row's key, request and (signed) certificate: <base>.key/.csr/.crt
+ * for certificates, <file>.csr/.crt beside a kubeconfig, kubelet-client.key/.csr/.crt for the
+ * kubelet (whose pem is assembled once the certificate is there). Returns false for rows
+ * without a request (CAs, sa, kubelet.conf, a self-signed kubelet serving certificate). */
+bool kp_init_csr_paths(const struct run *run, const struct item *item, char *key, char *csr,
+                       char *crt, size_t size);
 
 /* Step 2 of init (inspect.c): resolve every row and decide, writing nothing. */
 KP_MUST_CHECK enum kp_result kp_init_inspect_all(struct run *run, struct kp_error *err);

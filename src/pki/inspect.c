@@ -306,6 +306,9 @@ static enum kp_result inspect_sa(struct run *run, struct item *item, struct kp_e
 
 /* ---- leaves ---- */
 
+static enum kp_result complete_from_request(struct run *run, struct item *item, bool *handled,
+                                            struct kp_error *err);
+
 static enum kp_result inspect_leaf(struct run *run, struct item *item, struct kp_error *err)
 {
     const char *cert_path = item->req.cert_path;
@@ -349,6 +352,16 @@ static enum kp_result inspect_leaf(struct run *run, struct item *item, struct kp
             warn_key_mode(run, key_path);
         }
     } else {
+        bool handled = false;
+        item->key = pair.key; /* a request's key, if any */
+        pair.key = NULL;
+        rc = complete_from_request(run, item, &handled, err);
+        if (handled || rc != KP_OK) {
+            kp_existing_pair_wipe(&pair);
+            return rc;
+        }
+        pair.key = item->key;
+        item->key = NULL;
         item->action = pair.key_present ? KP_PKI_COMPLETED : KP_PKI_CREATED;
         item->new_cert = true;
         item->new_key = item->write_key = !pair.key_present;
@@ -376,6 +389,9 @@ static enum kp_result inspect_leaf(struct run *run, struct item *item, struct kp
 }
 
 /* ---- kubeconfigs ---- */
+
+static enum kp_result partial_kubeconfig_key(const char *path, EVP_PKEY **key, bool *partial,
+                                             struct kp_error *err);
 
 /* The kubeconfig must embed exactly the CA certificate on disk (or, with a warning, an
  * earlier certificate of the same CA key): one extra certificate would make every client of
@@ -517,7 +533,7 @@ static enum kp_result inspect_kubeconfig(struct run *run, struct item *item,
         item->action = KP_PKI_CREATED;
         item->new_cert = true;
         item->new_key = item->write_key = item->spec->client == NULL;
-        if (ca->external) {
+        if (ca->external && item->spec->client == NULL) { /* kubelet.conf needs no signature */
             return kp_error_set(err, KP_ERR_CONFLICT,
                                 "cannot create '%s': its CA '%s' is external (its key is "
                                 "absent); provide the kubeconfig",
@@ -530,6 +546,27 @@ static enum kp_result inspect_kubeconfig(struct run *run, struct item *item,
                             "'%s' exists but its CA '%s' does not; restore the CA or move the "
                             "kubeconfig away",
                             path, ca->spec->name);
+    }
+    if (item->spec->client == NULL) {
+        /* A partial kubeconfig (a key awaiting its certificate, from --csr-only). */
+        bool partial = false;
+        enum kp_result rc = partial_kubeconfig_key(path, &item->key, &partial, err);
+        if (rc != KP_OK || partial) {
+            item->replace = true;
+            bool handled = false;
+            if (rc == KP_OK) {
+                rc = complete_from_request(run, item, &handled, err);
+            }
+            if (rc == KP_OK && !handled && ca->external) {
+                rc = kp_error_set(err, KP_ERR_CONFLICT, "'%s' has no client certificate, and its "
+                                  "CA '%s' is external: run kpki init --csr-only for a request",
+                                  path, ca->spec->name);
+            } else if (rc == KP_OK && !handled) {
+                item->action = KP_PKI_COMPLETED; /* sign its key with the CA here */
+                item->new_cert = true;
+            }
+            return rc;
+        }
     }
     char *text = NULL;
     size_t len = 0;
@@ -647,11 +684,268 @@ static enum kp_result inspect_shared(struct run *run, struct item *item,
     return rc;
 }
 
+/* ---- external CA: --csr-only, and completing from signed files ---- */
+
+static enum kp_result read_key_file(const char *path, EVP_PKEY **key, struct kp_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    enum kp_result rc = kp_file_read(path, KP_PKI_FILE_MAX, &text, &len, err);
+    if (rc == KP_OK) {
+        rc = kp_key_from_pem(text, len, path, key, err);
+    }
+    kp_secret_free(text, len);
+    return rc;
+}
+
+/* path with its last ".key" replaced by ext (".csr"). */
+static void swap_extension(char *out, size_t size, const char *path, const char *ext)
+{
+    const char *dot = strrchr(path, '.');
+    size_t stem = dot != NULL && strcmp(dot, ".key") == 0 ? (size_t)(dot - path) : strlen(path);
+    snprintf(out, size, "%.*s%s", (int)stem, path, ext);
+}
+
+bool kp_init_csr_paths(const struct run *run, const struct item *item, char *key, char *csr,
+                       char *crt, size_t size)
+{
+    switch (item->spec->kind) {
+    case KP_ART_KUBELET_SERVING:
+        if (run->config->kubelet_serving == KP_KUBELET_SERVING_SELF_SIGNED) {
+            return false;
+        }
+        /* fall through */
+    case KP_ART_CERT:
+        snprintf(key, size, "%s", item->req.key_path);
+        swap_extension(csr, size, item->req.key_path, ".csr");
+        snprintf(crt, size, "%s", item->req.cert_path);
+        return true;
+    case KP_ART_KUBELET_CLIENT:
+        snprintf(key, size, "%s/kubelet-client.key", item->req.extra_path);
+        snprintf(csr, size, "%s/kubelet-client.csr", item->req.extra_path);
+        snprintf(crt, size, "%s/kubelet-client.crt", item->req.extra_path);
+        return true;
+    case KP_ART_KUBECONFIG:
+        if (item->spec->client != NULL) {
+            return false;
+        }
+        snprintf(key, size, "%s", item->req.key_path); /* inside the kubeconfig */
+        snprintf(csr, size, "%s.csr", item->req.key_path);
+        snprintf(crt, size, "%s.crt", item->req.key_path);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The key of a partial kubeconfig (client-key-data without a certificate), or NULL. */
+static enum kp_result partial_kubeconfig_key(const char *path, EVP_PKEY **key, bool *partial,
+                                             struct kp_error *err)
+{
+    *key = NULL;
+    *partial = false;
+    char *text = NULL;
+    size_t len = 0;
+    struct kp_kubeconfig kubeconfig;
+    enum kp_result rc = kp_file_read(path, KP_PKI_FILE_MAX, &text, &len, err);
+    if (rc == KP_OK) {
+        rc = kp_kubeconfig_parse(text, len, path, &kubeconfig, err);
+        kp_secret_free(text, len);
+    }
+    if (rc != KP_OK) {
+        return rc;
+    }
+    *partial = kubeconfig.cert_data == NULL && kubeconfig.cert_file == NULL &&
+               kubeconfig.token == NULL && kubeconfig.key_data != NULL;
+    if (*partial) {
+        rc = kp_key_from_pem((const char *)kubeconfig.key_data, kubeconfig.key_len, path, key,
+                             err);
+    }
+    kp_kubeconfig_wipe(&kubeconfig);
+    return rc;
+}
+
+/* --csr-only for one row with a request: keep or plan the key, keep or plan the CSR. */
+static enum kp_result plan_request(struct run *run, struct item *item, struct kp_error *err)
+{
+    char key_path[KP_PATH_MAX], csr_path[KP_PATH_MAX], crt_path[KP_PATH_MAX];
+    kp_init_csr_paths(run, item, key_path, csr_path, crt_path, sizeof(key_path));
+    enum kp_result rc = KP_OK;
+    if (item->spec->kind == KP_ART_KUBECONFIG) {
+        bool partial = false;
+        if (kp_path_exists(key_path)) {
+            rc = partial_kubeconfig_key(key_path, &item->key, &partial, err);
+            if (rc == KP_OK && !partial) {
+                return kp_error_set(err, KP_ERR_CONFLICT, "'%s' exists and is not a partial "
+                                    "kubeconfig of kpki's: move it away to get a new request",
+                                    key_path);
+            }
+        }
+    } else if (kp_path_exists(key_path)) {
+        rc = read_key_file(key_path, &item->key, err);
+        warn_key_mode(run, key_path);
+    }
+    if (rc != KP_OK) {
+        return rc;
+    }
+    item->new_key = item->write_key = item->key == NULL;
+    item->action = KP_PKI_CSR;
+    if (!kp_path_exists(csr_path)) {
+        item->write_csr = true;
+        return KP_OK;
+    }
+    if (item->key == NULL) {
+        return kp_error_set(err, KP_ERR_CONFLICT, "'%s' exists without its key '%s'", csr_path,
+                            key_path);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    X509_REQ *csr = NULL;
+    rc = kp_file_read(csr_path, KP_PKI_FILE_MAX, &text, &len, err);
+    if (rc == KP_OK) {
+        rc = kp_csr_from_pem(text, len, csr_path, &csr, err);
+    }
+    if (rc == KP_OK && !kp_key_public_equal(X509_REQ_get0_pubkey(csr), item->key)) {
+        rc = kp_error_set(err, KP_ERR_CONFLICT, "'%s' does not match the key '%s'", csr_path,
+                          key_path);
+    }
+    X509_REQ_free(csr);
+    free(text);
+    return rc;
+}
+
+/* --csr-only: nothing is signed here. CAs are used when present, never created. */
+static enum kp_result inspect_csr_only(struct run *run, struct item *item, struct kp_error *err)
+{
+    const struct kp_cert_spec *spec = item->spec;
+    if (spec->kind == KP_ART_CA) {
+        struct kp_existing_pair pair;
+        enum kp_result rc = kp_existing_pair_load(item->req.cert_path, NULL, &pair, err);
+        if (rc == KP_OK && pair.cert_present) {
+            rc = validate_ca(item->req.cert_path, item->req.key_path,
+                             sk_X509_value(pair.certs, 0), NULL, err);
+            item->external = !kp_path_exists(item->req.key_path);
+            item->action = item->external ? KP_PKI_EXTERNAL : KP_PKI_REUSED;
+            adopt_pair(item, &pair);
+        } else if (rc == KP_OK) {
+            item->skip = true;
+            item->action = KP_PKI_SKIPPED;
+        }
+        kp_existing_pair_wipe(&pair);
+        return rc;
+    }
+    if (spec->kind == KP_ART_SA) {
+        return inspect_sa(run, item, err);
+    }
+    struct item *signer = kp_init_signer(run, item);
+    char key_path[KP_PATH_MAX], csr_path[KP_PATH_MAX], crt_path[KP_PATH_MAX];
+    if (!kp_init_csr_paths(run, item, key_path, csr_path, crt_path, sizeof(key_path))) {
+        /* kubelet.conf (needs the CA's certificate), a self-signed kubelet serving pair. */
+        if (signer != NULL && signer->cert == NULL) {
+            item->skip = true;
+            item->action = KP_PKI_SKIPPED;
+            return KP_OK;
+        }
+        return spec->kind == KP_ART_KUBECONFIG ? inspect_kubeconfig(run, item, err)
+                                               : inspect_leaf(run, item, err);
+    }
+    const char *main_path = spec->kind == KP_ART_KUBECONFIG ? item->req.key_path
+                                                             : item->req.cert_path;
+    bool partial = false;
+    EVP_PKEY *unused = NULL;
+    if (spec->kind == KP_ART_KUBECONFIG && kp_path_exists(main_path)) {
+        enum kp_result rc = partial_kubeconfig_key(main_path, &unused, &partial, err);
+        EVP_PKEY_free(unused);
+        if (rc != KP_OK) {
+            return rc;
+        }
+    }
+    if (kp_path_exists(main_path) && !partial) {
+        /* Signed already: checked like any existing file (when its CA is here to check). */
+        if (signer != NULL && signer->cert == NULL) {
+            kp_init_warn(run, "'%s' cannot be checked: its CA '%s' is not on this node",
+                         main_path, signer->spec->name);
+            item->action = KP_PKI_REUSED;
+            return KP_OK;
+        }
+        return spec->kind == KP_ART_KUBECONFIG ? inspect_kubeconfig(run, item, err)
+                                               : inspect_leaf(run, item, err);
+    }
+    return plan_request(run, item, err);
+}
+
+/* A certificate signed elsewhere and dropped in beside its request (crt_path), with its key
+ * (item->key already loaded): checked, then used to complete the row. */
+static enum kp_result take_signed(struct run *run, struct item *item, const char *crt_path,
+                                  struct kp_error *err)
+{
+    struct item *signer = kp_init_signer(run, item);
+    char *text = NULL;
+    size_t len = 0;
+    X509 *cert = NULL;
+    enum kp_result rc = kp_file_read(crt_path, KP_PKI_FILE_MAX, &text, &len, err);
+    if (rc == KP_OK) {
+        rc = kp_cert_from_pem(text, len, crt_path, &cert, err);
+    }
+    free(text);
+    if (rc == KP_OK) {
+        rc = check_issued(run, item, crt_path, cert, item->key, signer->cert, signer->spec->name,
+                          err);
+    }
+    if (rc != KP_OK) {
+        X509_free(cert);
+        return rc;
+    }
+    item->cert = cert;
+    item->action = KP_PKI_COMPLETED;
+    item->new_cert = item->issued = true;
+    return KP_OK;
+}
+
+/* Completing a row whose certificate is missing when a request for it is on disk. Returns
+ * KP_OK with *handled false when there is no request to complete from. */
+static enum kp_result complete_from_request(struct run *run, struct item *item, bool *handled,
+                                            struct kp_error *err)
+{
+    *handled = false;
+    char key_path[KP_PATH_MAX], csr_path[KP_PATH_MAX], crt_path[KP_PATH_MAX];
+    if (!kp_init_csr_paths(run, item, key_path, csr_path, crt_path, sizeof(key_path)) ||
+        !kp_path_exists(csr_path)) {
+        return KP_OK;
+    }
+    struct item *signer = kp_init_signer(run, item);
+    *handled = true;
+    enum kp_result rc = KP_OK;
+    if (item->key == NULL && item->spec->kind != KP_ART_KUBECONFIG) {
+        rc = read_key_file(key_path, &item->key, err);
+    }
+    if (rc != KP_OK) {
+        return rc;
+    }
+    if (kp_path_exists(crt_path)) {
+        return take_signed(run, item, crt_path, err);
+    }
+    if (signer != NULL && signer->external) {
+        return kp_error_set(err, KP_ERR_CONFLICT,
+                            "'%s' is still awaited: have CA '%s' sign '%s' and put the "
+                            "certificate there",
+                            crt_path, signer->spec->name, csr_path);
+    }
+    /* The CA is here after all: sign the request's key ourselves. */
+    item->action = KP_PKI_COMPLETED;
+    item->new_cert = true;
+    item->new_key = item->write_key = false;
+    return KP_OK;
+}
+
 /* ---- all rows ---- */
 
 static enum kp_result inspect(struct run *run, struct item *item,
                               const struct kp_pki_config *source_config, struct kp_error *err)
 {
+    if (run->config->csr_only) {
+        return inspect_csr_only(run, item, err);
+    }
     if (source_config != NULL && (item->spec->flags & KP_SPEC_SHARED)) {
         return inspect_shared(run, item, source_config, err);
     }
@@ -675,6 +969,9 @@ enum kp_result kp_init_inspect_all(struct run *run, struct kp_error *err)
     const struct kp_pki_config *config = run->config;
     struct kp_pki_config source_config;
     const struct kp_pki_config *source = NULL;
+    if (config->join_from != NULL && config->csr_only) {
+        return kp_error_set(err, KP_ERR_INVALID, "--csr-only and --join-from cannot be combined");
+    }
     if (config->join_from != NULL) {
         struct stat st;
         if (stat(config->join_from, &st) != 0 || !S_ISDIR(st.st_mode)) {

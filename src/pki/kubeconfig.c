@@ -211,6 +211,34 @@ static enum kp_result decode_field(struct kp_yaml_doc *doc, int mapping, const c
     return KP_OK;
 }
 
+/* The nodes current-context leads to (0 where something is missing). */
+struct current {
+    const char *context;
+    const char *cluster;
+    const char *user;
+    int context_node;
+    int cluster_node;
+    int user_node;
+};
+
+static void find_current(struct kp_yaml_doc *doc, struct current *current)
+{
+    int root = kp_yaml_root(doc);
+    memset(current, 0, sizeof(*current));
+    current->context = kp_yaml_scalar(doc, kp_yaml_map_get(doc, root, "current-context"));
+    if (current->context != NULL) {
+        current->context_node = find_named(doc, root, "contexts", current->context, "context");
+    }
+    current->cluster = kp_yaml_scalar(doc, kp_yaml_map_get(doc, current->context_node, "cluster"));
+    current->user = kp_yaml_scalar(doc, kp_yaml_map_get(doc, current->context_node, "user"));
+    if (current->cluster != NULL) {
+        current->cluster_node = find_named(doc, root, "clusters", current->cluster, "cluster");
+    }
+    if (current->user != NULL) {
+        current->user_node = find_named(doc, root, "users", current->user, "user");
+    }
+}
+
 enum kp_result kp_kubeconfig_parse(const char *text, size_t len, const char *source,
                                    struct kp_kubeconfig *kubeconfig, struct kp_error *err)
 {
@@ -220,15 +248,11 @@ enum kp_result kp_kubeconfig_parse(const char *text, size_t len, const char *sou
     if (rc != KP_OK) {
         return rc;
     }
-    int root = kp_yaml_root(&doc);
-    const char *context = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, root, "current-context"));
-    int context_node = context != NULL ? find_named(&doc, root, "contexts", context, "context")
-                                       : 0;
-    const char *cluster = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, context_node, "cluster"));
-    const char *user = kp_yaml_scalar(&doc, kp_yaml_map_get(&doc, context_node, "user"));
-    int cluster_node = cluster != NULL ? find_named(&doc, root, "clusters", cluster, "cluster")
-                                       : 0;
-    int user_node = user != NULL ? find_named(&doc, root, "users", user, "user") : 0;
+    struct current current;
+    find_current(&doc, &current);
+    const char *context = current.context, *cluster = current.cluster, *user = current.user;
+    int context_node = current.context_node, cluster_node = current.cluster_node,
+        user_node = current.user_node;
     if (context == NULL || context[0] == '\0') {
         rc = kp_error_set(err, KP_ERR_INVALID, "%s: no current-context", source);
     } else if (context_node == 0) {
@@ -281,5 +305,77 @@ enum kp_result kp_kubeconfig_parse(const char *text, size_t len, const char *sou
     if (rc != KP_OK) {
         kp_kubeconfig_wipe(kubeconfig);
     }
+    return rc;
+}
+
+/* ---- replacing credentials in place ---- */
+
+struct replacement {
+    int user;    /* the mapping holding client-certificate-data */
+    int cluster; /* the mapping holding certificate-authority-data */
+    const char *cert_b64;
+    const char *ca_b64;
+};
+
+static const char *replace_value(void *context, int mapping, const char *key)
+{
+    const struct replacement *r = context;
+    if (mapping == r->user && strcmp(key, "client-certificate-data") == 0) {
+        return r->cert_b64;
+    }
+    if (mapping == r->user && strcmp(key, "client-key-data") == 0) {
+        return KEY_PLACEHOLDER;
+    }
+    if (mapping == r->cluster && r->ca_b64 != NULL &&
+        strcmp(key, "certificate-authority-data") == 0) {
+        return r->ca_b64;
+    }
+    return NULL;
+}
+
+enum kp_result kp_kubeconfig_replace_credentials(const char *text, size_t len, const char *source,
+                                                 const char *cert_pem, size_t cert_len,
+                                                 const char *key_pem, size_t key_len,
+                                                 const char *ca_pem, size_t ca_len, char **out,
+                                                 size_t *out_len, struct kp_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    struct kp_yaml_doc doc;
+    enum kp_result rc = kp_yaml_load(&doc, text, len, source, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    struct current current;
+    find_current(&doc, &current);
+    struct replacement r = {.user = current.user_node, .cluster = current.cluster_node};
+    char *cert_b64 = NULL, *ca_b64 = NULL, *rewritten = NULL;
+    size_t cert_b64_len = 0, ca_b64_len = 0, rewritten_len = 0;
+    if (r.user == 0 || kp_yaml_map_get(&doc, r.user, "client-certificate-data") == 0 ||
+        kp_yaml_map_get(&doc, r.user, "client-key-data") == 0) {
+        /* kubeadm: renewal needs an embedded certificate. */
+        rc = kp_error_set(err, KP_ERR_INVALID, "%s: the current context's user has no embedded "
+                          "client-certificate-data and client-key-data to renew", source);
+    }
+    if (rc == KP_OK) {
+        rc = kp_base64_encode(cert_pem, cert_len, &cert_b64, &cert_b64_len, err);
+    }
+    if (rc == KP_OK && ca_pem != NULL) {
+        rc = kp_base64_encode(ca_pem, ca_len, &ca_b64, &ca_b64_len, err);
+    }
+    r.cert_b64 = cert_b64;
+    r.ca_b64 = ca_b64;
+    if (rc == KP_OK) {
+        rc = kp_yaml_rewrite(&doc, replace_value, &r, &rewritten, &rewritten_len, err);
+    }
+    if (rc == KP_OK) {
+        rc = splice_key(rewritten, rewritten_len, (const unsigned char *)key_pem, key_len, out,
+                        out_len, err);
+    }
+    /* Other users of the file may carry keys of their own: cleanse the intermediate text. */
+    kp_secret_free(rewritten, rewritten_len);
+    free(cert_b64);
+    free(ca_b64);
+    kp_yaml_free(&doc);
     return rc;
 }

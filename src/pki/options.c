@@ -284,6 +284,19 @@ static enum kp_result set_key_threads(struct kp_pki_config *config, const char *
     return KP_OK;
 }
 
+static enum kp_result set_csr_only(struct kp_pki_config *config, const char *value,
+                                   struct kp_error *err)
+{
+    if (strcmp(value, "true") == 0) {
+        config->csr_only = true;
+    } else if (strcmp(value, "false") == 0) {
+        config->csr_only = false;
+    } else {
+        return kp_error_set(err, KP_ERR_INVALID, "expected true or false, not '%s'", value);
+    }
+    return KP_OK;
+}
+
 static const struct kp_pki_option options[] = {
     {"root", "DIR", "/", "lay the tree out under DIR (etc/kubernetes/..., var/lib/kubelet/...)",
      false, set_root, NULL},
@@ -325,6 +338,10 @@ static const struct kp_pki_option options[] = {
      set_join_from, NULL},
     {"key-threads", "N", "0", "threads generating keys (0: one per CPU)", false,
      set_key_threads, NULL},
+    {"csr-only", NULL, NULL,
+     "for a CA kept offline: write keys, CSRs and partial kubeconfigs, sign nothing; rerun "
+     "without it once the signed certificates are in place",
+     false, set_csr_only, NULL},
     {NULL, NULL, NULL, NULL, false, NULL, NULL},
 };
 

@@ -143,6 +143,16 @@ KP_MUST_CHECK enum kp_result kp_kubeconfig_parse(const char *text, size_t len,
                                                  struct kp_kubeconfig *kubeconfig,
                                                  struct kp_error *err);
 
+/* Rewrites a kubeconfig's text with new credentials for its current context's user
+ * (client-certificate-data, client-key-data) and, when ca_pem is not NULL, its cluster's
+ * certificate-authority-data; everything else (other users, contexts, preferences,
+ * extensions) is kept. The key never passes through libyaml. *out: free with
+ * kp_secret_free(*out, *out_len). */
+KP_MUST_CHECK enum kp_result kp_kubeconfig_replace_credentials(
+    const char *text, size_t len, const char *source, const char *cert_pem, size_t cert_len,
+    const char *key_pem, size_t key_len, const char *ca_pem, size_t ca_len, char **out,
+    size_t *out_len, struct kp_error *err);
+
 /* ---- parallel key generation ---- */
 
 struct kp_key_job {
@@ -179,8 +189,6 @@ KP_MUST_CHECK enum kp_result kp_existing_pair_load(const char *cert_path, const 
                                                    struct kp_existing_pair *pair,
                                                    struct kp_error *err);
 
-/* True if path exists (as anything, symlinks not followed). */
-bool kp_path_exists(const char *path);
 
 /* Largest PEM or kubeconfig file kpki reads. */
 #define KP_PKI_FILE_MAX (1024 * 1024)

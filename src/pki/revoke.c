@@ -33,7 +33,7 @@ static enum kp_result load_ca(const struct kp_pki_config *config, const struct k
                               bool need_key, X509 **cert, EVP_PKEY **key, struct kp_error *err)
 {
     struct kp_cert_request request;
-    struct kp_existing_pair pair;
+    struct kp_existing_pair pair = {0};
     enum kp_result rc = kp_cert_resolve(spec, config, config->key_type, &request, err);
     if (rc == KP_OK) {
         rc = kp_existing_pair_load(request.cert_path, need_key ? request.key_path : NULL, &pair,
@@ -54,8 +54,8 @@ static enum kp_result load_ca(const struct kp_pki_config *config, const struct k
             *key = pair.key;
             pair.key = NULL;
         }
-        kp_existing_pair_wipe(&pair);
     }
+    kp_existing_pair_wipe(&pair);
     kp_cert_request_wipe(&request);
     return rc;
 }

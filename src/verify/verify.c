@@ -184,7 +184,9 @@ static enum kp_result configure(X509_STORE_CTX *ctx, const struct kp_verify_para
     }
     X509_VERIFY_PARAM_set_flags(param, flags);
     X509_VERIFY_PARAM_set_time(param, (time_t)params->at);
-    X509_VERIFY_PARAM_set_depth(param, params->max_depth > 0 ? params->max_depth : 8);
+    X509_VERIFY_PARAM_set_depth(param, params->max_depth == 0   ? 8
+                                       : params->max_depth < 0 ? 0
+                                                               : params->max_depth);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (params->purpose != KP_PURPOSE_ANY &&
         !X509_VERIFY_PARAM_set_purpose(param, params->purpose == KP_PURPOSE_SERVER

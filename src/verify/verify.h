@@ -64,8 +64,11 @@ struct kp_verify_params {
     enum kp_verify_purpose purpose;
     const char *dns_name;      /* peer name to match against SANs; NULL for none */
     const struct kp_ip *ip;    /* peer address to match; NULL for none */
-    int max_depth;             /* intermediates allowed between leaf and anchor; <=0: 8 */
+    int max_depth;             /* intermediates allowed between leaf and anchor; 0: the default
+                                  of 8; KP_VERIFY_NO_INTERMEDIATES: none */
 };
+
+#define KP_VERIFY_NO_INTERMEDIATES (-1)
 
 struct kp_verify_result {
     enum kp_verify_reason reason;

@@ -73,3 +73,22 @@ case $out in
     *"connection refused"* | *"was refused"*) pass "kubectl loads admin.conf's key and certificate and dials the server" ;;
     *) fail "kubectl with admin.conf: unexpected output: $out" ;;
 esac
+
+# kpki kubeconfig user: kubectl reads it; the certificate says who the user is.
+expect_exit 0 "$KPKI" kubeconfig user --root "$root" --name jane --org devs --org ops \
+    --validity 24h --output-file "$WORK/jane.conf"
+[ "$(stat -c %a "$WORK/jane.conf")" = 600 ] || fail "jane.conf is not 0600"
+"$kubectl" config view --raw --kubeconfig "$WORK/jane.conf" -o jsonpath='{.users[0].user.client-certificate-data}' |
+    base64 -d >"$WORK/jane.pem"
+openssl verify -CAfile "$ca" -purpose sslclient "$WORK/jane.pem" >/dev/null || fail "jane's certificate"
+[ "$(openssl x509 -in "$WORK/jane.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=jane,O=devs+O=ops" ] ||
+    fail "jane's subject: $(openssl x509 -in "$WORK/jane.pem" -noout -subject -nameopt RFC2253)"
+end=$(date -d "$(openssl x509 -in "$WORK/jane.pem" -noout -enddate | cut -d= -f2)" +%s)
+[ $((end - $(date +%s))) -le 86400 ] || fail "--validity 24h not applied"
+"$kubectl" config view --kubeconfig "$WORK/jane.conf" -o jsonpath='{.contexts[0].name} {.clusters[0].cluster.server}' |
+    grep -q '^jane@prod https://cp.example.com:8443$' || fail "jane.conf context or server"
+expect_exit 5 "$KPKI" kubeconfig user --root "$root" --name jane --output-file "$WORK/jane.conf"
+stderr_has "exists; kpki does not replace it"
+expect_exit 1 "$KPKI" kubeconfig user --root "$root"
+stderr_has "--name is required"
+pass "kpki kubeconfig user: a kubeconfig kubectl reads, CN=jane O=devs+ops, 24h, never overwritten"

@@ -131,9 +131,12 @@ static void test_parse_rejects(void **state)
         {"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n", "cannot parse the private key"},
         {"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
          "encrypted"},
-        {"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\nxx\n-----END RSA PRIVATE "
-         "KEY-----\n",
+        {"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,"
+         "00112233445566778899AABBCCDDEEFF\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
          "encrypted"},
+        /* "ENCRYPTED" in a comment before an ordinary key is not an encrypted key */
+        {"ENCRYPTED? no.\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+         "cannot parse the private key"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         EVP_PKEY *key = NULL;
