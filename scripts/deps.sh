@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev openssl)
-test_pkgs=(libcmocka-dev etcd-server etcd-client curl)
+test_pkgs=(libcmocka-dev etcd-server etcd-client curl python3 util-linux)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-test}" = test ]; then
