@@ -24,6 +24,8 @@ enum kp_result {
     KP_ERR_CONFLICT,        /* exists already, or inconsistent with the request 409, exit 5 */
     KP_ERR_IO,              /* the system failed us: disk, network, resources  503, exit 6 */
     KP_ERR_INTERNAL,        /* a bug or an impossible state                    500, exit 7 */
+    KP_ERR_EXPIRED,         /* a revision (resourceVersion) too old to serve   410, exit 8 */
+    KP_ERR_TOO_LARGE,       /* input over a limit (body, headers, list)        413, exit 9 */
 };
 
 #define KP_ERROR_MESSAGE_MAX 768

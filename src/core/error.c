@@ -97,6 +97,8 @@ static const struct {
     [KP_ERR_CONFLICT] = {"conflict", 409, 5},
     [KP_ERR_IO] = {"io", 503, 6},
     [KP_ERR_INTERNAL] = {"internal", 500, 7},
+    [KP_ERR_EXPIRED] = {"expired", 410, 8},
+    [KP_ERR_TOO_LARGE] = {"too-large", 413, 9},
 };
 
 static int known(enum kp_result code)

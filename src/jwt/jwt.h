@@ -2,10 +2,11 @@
  * jwt/jwt.h - JSON Web Tokens (RFC 7519) in the JWS compact serialization (RFC 7515 §7.1):
  * BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature).
  *
- * For now only what `kpki inspect` needs: split a token and decode its header and claims.
- * NOTHING HERE VERIFIES A SIGNATURE: a decoded token is a claim by whoever wrote it, not an
- * identity. The signature is checked for well-formed base64url and then cleansed; it is never
- * kept, returned or printed.
+ * kp_jwt_decode splits a token and decodes its header and claims WITHOUT verifying anything (for
+ * `kpki inspect`: a decoded token is a claim by whoever wrote it, not an identity).
+ * kp_jwt_sign and kp_jwt_verify are the signing and the verification the API server uses for
+ * service-account tokens: the algorithm always comes from the key (RSA -> RS256, P-256 -> ES256,
+ * P-384 -> ES384), never from the token (RFC 7515 §10.7, RFC 8725 §3.1).
  *
  * Thread-safe: no shared state. Messages never contain the token or any part of it.
  */
@@ -57,5 +58,56 @@ bool kp_jwt_looks_like(const char *text, size_t len);
 KP_MUST_CHECK enum kp_result kp_jwt_base64url_decode(const char *text, size_t len,
                                                      unsigned char **out, size_t *out_len,
                                                      struct kp_error *err);
+
+/* ---- signing and verification ---- */
+
+#include <openssl/evp.h>
+
+/* The key id Kubernetes gives a service-account key: base64url (no padding) of the SHA-256 of
+ * its PKIX (SubjectPublicKeyInfo) DER. out must hold 44 bytes. */
+KP_MUST_CHECK enum kp_result kp_jwt_key_id(EVP_PKEY *key, char *out, size_t size,
+                                           struct kp_error *err);
+
+/* "RS256", "ES256" or "ES384" for the key; NULL for a key kpki does not sign with. */
+const char *kp_jwt_alg_for_key(EVP_PKEY *key);
+
+/* Signs claims (borrowed) with key: header {"alg":..., "kid": kid}, compact serialization;
+ * ECDSA signatures in the JWS form (R || S, RFC 7518 §3.4), not DER. *token: free with free(). */
+KP_MUST_CHECK enum kp_result kp_jwt_sign(EVP_PKEY *key, const char *kid, json_t *claims,
+                                         char **token, size_t *token_len, struct kp_error *err);
+
+/* A verification key: the public key and its kid. */
+struct kp_jwt_key {
+    EVP_PKEY *key; /* borrowed */
+    char kid[64];
+};
+
+/* Why a token was refused (data, not an error: the check ran). */
+enum kp_jwt_verdict {
+    KP_JWT_VALID = 0,
+    KP_JWT_MALFORMED,      /* not a compact JWS with JSON header and claims */
+    KP_JWT_BAD_ALG,        /* "none", HMAC, or an alg that does not match the key */
+    KP_JWT_UNKNOWN_KEY,    /* kid names no key (or no key verifies when there is no kid) */
+    KP_JWT_BAD_SIGNATURE,
+    KP_JWT_EXPIRED,        /* exp + leeway <= now */
+    KP_JWT_NOT_YET_VALID,  /* nbf - leeway > now (or iat - leeway > now) */
+};
+
+const char *kp_jwt_verdict_name(enum kp_jwt_verdict verdict);
+
+/* Verifies token (len bytes) against keys (the one whose kid the header names; every key when
+ * the header has no kid), then the time claims exp/nbf/iat with leeway seconds (go-jose's
+ * default is 60). On KP_JWT_VALID, jwt holds header and claims (wipe it); otherwise jwt is
+ * zeroed. Issuer, audience and the Kubernetes claims are the caller's to check.
+ * Returns KP_OK when the check ran. */
+KP_MUST_CHECK enum kp_result kp_jwt_verify(const char *token, size_t len,
+                                           const struct kp_jwt_key *keys, size_t key_count,
+                                           int64_t now, int64_t leeway, struct kp_jwt *jwt,
+                                           enum kp_jwt_verdict *verdict, struct kp_error *err);
+
+/* The JWKS document of keys ({"keys":[{"use":"sig","kty":...,"alg":...,"kid":...,...}]}), as
+ * kube-apiserver serves at /openid/v1/jwks. A new reference. */
+KP_MUST_CHECK enum kp_result kp_jwt_jwks(const struct kp_jwt_key *keys, size_t key_count,
+                                         json_t **jwks, struct kp_error *err);
 
 #endif

@@ -49,7 +49,10 @@ static void test_kinds_map_to_status_and_exit(void **state)
     assert_int_equal(kp_result_http_status(KP_ERR_CONFLICT), 409);
     assert_int_equal(kp_result_http_status(KP_ERR_IO), 503);
     assert_int_equal(kp_result_http_status(KP_ERR_INTERNAL), 500);
+    assert_int_equal(kp_result_http_status(KP_ERR_EXPIRED), 410);
+    assert_int_equal(kp_result_http_status(KP_ERR_TOO_LARGE), 413);
     assert_int_equal(kp_result_exit_code((enum kp_result)99), 7);
+    assert_int_equal(kp_result_exit_code(KP_ERR_TOO_LARGE), 9);
     assert_string_equal(kp_result_name(KP_ERR_CONFLICT), "conflict");
 }
 
