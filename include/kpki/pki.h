@@ -268,6 +268,36 @@ KP_MUST_CHECK enum kp_result kp_pki_kubeconfig_user(const struct kp_pki_config *
                                                     char **yaml, size_t *len,
                                                     struct kp_error *err);
 
+/* A bootstrap kubeconfig for a joining node (kubeadm's bootstrap-kubelet.conf): the cluster CA
+ * of the tree embedded (only the certificate; the CA key need not be here), the server
+ * (`server`, or config->endpoint_url when NULL), user "tls-bootstrap-token-user" with the
+ * bootstrap token. The token must have the form <id>.<secret>. *yaml: free with
+ * kp_secret_free(*yaml, *len). */
+KP_MUST_CHECK enum kp_result kp_pki_kubeconfig_bootstrap(const struct kp_pki_config *config,
+                                                         const char *token, const char *server,
+                                                         char **yaml, size_t *len,
+                                                         struct kp_error *err);
+
+/* What a client needs from a kubeconfig file: the current context's server, CA, client
+ * certificate and key (embedded data, or files resolved relative to the kubeconfig's
+ * directory) and token. Owned; release with kp_kubeconfig_credentials_wipe (the key and token
+ * are cleansed). */
+struct kp_kubeconfig_credentials {
+    char *server;
+    char *ca_pem;
+    size_t ca_len;
+    char *cert_pem; /* NULL when none */
+    size_t cert_len;
+    char *key_pem;  /* NULL when none */
+    size_t key_len;
+    char *token;    /* NULL when none */
+};
+
+KP_MUST_CHECK enum kp_result kp_kubeconfig_credentials_load(const char *path,
+                                                            struct kp_kubeconfig_credentials *out,
+                                                            struct kp_error *err);
+void kp_kubeconfig_credentials_wipe(struct kp_kubeconfig_credentials *credentials);
+
 /* ---- revocation ---- */
 
 #define KP_CRL_DEFAULT_VALIDITY (180LL * 86400)

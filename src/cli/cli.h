@@ -12,8 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "kpki/error.h"
 #include "kpki/pki.h"
+#include "net/client.h"
 
 /* A flag of a subcommand. */
 struct kp_cli_flag {
@@ -84,6 +87,18 @@ KP_MUST_CHECK enum kp_result kp_cli_tree_config(struct kp_pki_config *config,
                                                 const struct kp_cli_parsed *parsed,
                                                 struct kp_error *err);
 
+/* A client for the API server a kubeconfig names, with its credentials. *client: free with
+ * kp_client_free. */
+KP_MUST_CHECK enum kp_result kp_cli_api_open(const char *kubeconfig, struct kp_client **client,
+                                             struct kp_error *err);
+/* One JSON call: body (borrowed, may be NULL) out, *response (new reference, may be NULL to
+ * ignore) in. A non-2xx answer is an error of the matching kind (401 -> unauthenticated, 403
+ * -> forbidden, 404 -> not-found, 409 -> conflict, 400/422 -> invalid, 5xx -> io) whose message
+ * is the server's Status message. */
+KP_MUST_CHECK enum kp_result kp_cli_api_call(struct kp_client *client, const char *method,
+                                             const char *path, const json_t *body,
+                                             json_t **response, struct kp_error *err);
+
 /* Subcommands: argc/argv start after the subcommand name. Return the process exit code. */
 int kp_cmd_init(int argc, char **argv);
 int kp_cmd_version(int argc, char **argv);
@@ -94,5 +109,7 @@ int kp_cmd_revoke(int argc, char **argv);
 int kp_cmd_renew(int argc, char **argv);
 int kp_cmd_kubeconfig(int argc, char **argv);
 int kp_cmd_crl(int argc, char **argv);
+int kp_cmd_apiserver(int argc, char **argv);
+int kp_cmd_token(int argc, char **argv);
 
 #endif

@@ -24,6 +24,8 @@ static const struct command commands[] = {
     {"verify", kp_cmd_verify, "verify a certificate chain for a role, as the components do"},
     {"inspect", kp_cmd_inspect,
      "show what any certificate, key, CSR, CRL, kubeconfig or JWT holds"},
+    {"token", kp_cmd_token, "create, list and delete bootstrap tokens (kubeadm token)"},
+    {"apiserver", kp_cmd_apiserver, "serve the Kubernetes API over mutual TLS on the tree"},
     {"version", kp_cmd_version, "print the version"},
 };
 

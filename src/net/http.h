@@ -22,19 +22,28 @@
 #include "kpki/error.h"
 
 struct kp_http_limits {
-    size_t max_header_bytes; /* request line + headers; over it: 431 (or the connection closed) */
+    size_t max_header_bytes; /* request line + headers; over it: 431 (or the connection closed).
+                              * libevent 2.1 cannot send 431: the client gets 400 Bad Request
+                              * (HTML body, Connection: close), see docs/net.md. */
     size_t max_body_bytes;   /* over it: 413 */
     int max_connections;     /* beyond it new connections are closed at once */
     int read_timeout_s;      /* to receive a whole request; a stalled client is dropped */
     int idle_timeout_s;      /* keep-alive connections idle longer are closed */
+    /* Added with the implementation: bytes a stream may hold queued but not yet sent (a watch
+     * whose client reads too slowly); over it kp_http_stream_send returns false and the client
+     * is disconnected (on_close runs). 0 means the default, 8 MiB. */
+    size_t max_stream_buffer_bytes;
 };
 
-/* Defaults: 64 KiB headers, 3 MiB bodies, 10000 connections, 60 s read, 90 s idle. */
+/* Defaults: 64 KiB headers, 3 MiB bodies, 10000 connections, 60 s read, 90 s idle, 8 MiB per
+ * stream. A zero in any field of a config's limits also means its default. */
 void kp_http_limits_default(struct kp_http_limits *limits);
 
 struct kp_http_request;
 struct kp_http_stream;
 
+/* The handler must answer (kp_http_respond) or start a stream before it returns; if it does
+ * neither the server answers 500. A plain response cannot be sent from another thread. */
 typedef void (*kp_http_handler_fn)(void *context, struct kp_http_request *request);
 
 struct kp_http_server_config {
@@ -82,6 +91,10 @@ const char *kp_http_header(struct kp_http_request *request, const char *name);
 /* Every value of a repeated header, in order: returns how many; values[i] borrowed. */
 size_t kp_http_header_values(struct kp_http_request *request, const char *name,
                              const char **values, size_t max);
+/* Every request header in the order received: returns how many were stored (at most max);
+ * names[i] and values[i] are borrowed until the request ends. */
+size_t kp_http_headers(struct kp_http_request *request, const char **names, const char **values,
+                       size_t max);
 /* The body (NUL-terminated for convenience; len excludes it). */
 const char *kp_http_body(struct kp_http_request *request, size_t *len);
 /* The certificates the client presented, leaf first (NULL when none). Borrowed. */
@@ -95,12 +108,17 @@ void kp_http_add_header(struct kp_http_request *request, const char *name, const
 void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
                      const char *body, size_t len);
 
-/* Starts a chunked response (watch). The request ends when the stream is ended. */
+/* Starts a chunked response (watch). The request ends when the stream is ended. NULL only if
+ * the request was already answered, or on allocation failure (a 503 has then been sent). */
 struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int status,
                                             const char *content_type);
 /* Queues a chunk; safe from any thread; copies. Returns false once the client has gone. */
 bool kp_http_stream_send(struct kp_http_stream *stream, const char *data, size_t len);
-/* Called once, on the worker thread, when the client goes away or the server stops. */
+/* Called once, on the worker thread, when the client goes away or the server stops. Set it in
+ * the handler. Not called if kp_http_stream_end came first; when another thread calls
+ * kp_http_stream_end just as the client goes away, end waits for the on_close under way, so
+ * after end returns on_close has run or never will and its context may be freed. The caller
+ * of end must therefore not hold a lock that on_close takes. */
 void kp_http_stream_on_close(struct kp_http_stream *stream, void (*on_close)(void *context),
                              void *context);
 /* Ends the response (the terminating chunk) and releases the caller's reference; safe from any

@@ -33,6 +33,13 @@
 #define KP_STORE_KEY_MAX 1024
 #define KP_STORE_VALUE_MAX (3 * 1024 * 1024)
 #define KP_STORE_LIST_MAX 10000
+/* Added with the SQLite backend: a list page also stops once the values it holds pass 64 MiB
+ * (it always holds at least one item, and `more` is set), so no single call can be made to hold
+ * 10000 values of 3 MiB in memory. Clients page on `more` as usual. */
+#define KP_STORE_LIST_BYTES_MAX (64 * 1024 * 1024)
+/* Clarification: keys (and prefixes, start_after) are 1..KP_STORE_KEY_MAX bytes without control
+ * characters (bytes below 0x20, and 0x7f): KP_ERR_INVALID otherwise. Values are bytes; an empty
+ * one is allowed (value may then be NULL). */
 
 struct kp_store_kv {
     char *key;              /* NUL-terminated */
@@ -107,24 +114,38 @@ KP_MUST_CHECK enum kp_result kp_store_delete(struct kp_store *store, const char 
 
 /* Delivers every change to keys with `prefix` after from_revision (history first, then live),
  * until kp_store_unwatch. from_revision older than compacted - 1: KP_ERR_EXPIRED.
- * *watch: release with kp_store_unwatch (which waits until no callback is running). */
+ * *watch: release with kp_store_unwatch (which waits until no callback is running).
+ * Clarifications (SQLite backend): the history is replayed on the calling thread before
+ * kp_store_watch returns (so the callback may run before *watch is set); if it fails part way
+ * (KP_ERR_EXPIRED when a compaction overtakes the replay, KP_ERR_IO), some events may already
+ * have been delivered and the caller should discard them. from_revision newer than the current
+ * revision: KP_ERR_INVALID, as for list. A DELETE event's prev is empty (kv has the value). */
 KP_MUST_CHECK enum kp_result kp_store_watch(struct kp_store *store, const char *prefix,
                                             int64_t from_revision, kp_store_watch_fn callback,
                                             void *context, struct kp_store_watch **watch,
                                             struct kp_error *err);
 void kp_store_unwatch(struct kp_store_watch *watch);
 
-/* Forgets history before `revision` (the latest version of every live key stays). */
+/* Forgets history before `revision` (the latest version of every live key stays).
+ * Clarifications: `revision` newer than the current revision is KP_ERR_INVALID; at or before
+ * the current compaction it does nothing (KP_OK). Lists at `revision` and watches from
+ * revision - 1 keep working, with prev and deleted values. */
 KP_MUST_CHECK enum kp_result kp_store_compact(struct kp_store *store, int64_t revision,
                                               struct kp_error *err);
 
-/* Closes and frees the store (every watch must be gone). NULL is a no-op. */
+/* Closes and frees the store (every watch must be gone). NULL is a no-op.
+ * Clarification: closing with a watch left is a bug in the caller and aborts the process (the
+ * watch would otherwise call into freed memory later). */
 void kp_store_close(struct kp_store *store);
 
 /* ---- backends ---- */
 
 /* Opens (creating if needed) an SQLite store at path: WAL mode, synchronous=FULL, so an
- * acknowledged write survives a crash of the process or of the machine. */
+ * acknowledged write survives a crash of the process or of the machine.
+ * Clarifications: a new file is created with mode 0600 (the store holds Secrets). One open
+ * store per file: an exclusive lock on "<path>-lock" is held until kp_store_close, and a second
+ * open (in this or another process) fails with KP_ERR_CONFLICT. A file that is not a kpki store,
+ * or of an unknown schema version, is KP_ERR_INVALID. */
 KP_MUST_CHECK enum kp_result kp_store_open_sqlite(const char *path, struct kp_store **store,
                                                   struct kp_error *err);
 

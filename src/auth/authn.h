@@ -1,0 +1,161 @@
+/*
+ * auth/authn.h - the API server's authenticators, in kube-apiserver's order and semantics
+ * (k8s.io/apiserver/pkg/authentication and pkg/kubeapiserver/authenticator/config.go):
+ *
+ *   1. request header (front proxy): the client certificate verifies against the front-proxy
+ *      CA (clientAuth EKU) and its CN is an allowed name; the identity is then X-Remote-User,
+ *      X-Remote-Group (every value), X-Remote-Extra-<key>;
+ *   2. x509 client certificate: verifies against the client CA (with the other presented
+ *      certificates as intermediates, clientAuth EKU, optional CRLs); user = CN, groups = O,
+ *      extra authentication.kubernetes.io/credential-id = X509SHA256=<hex>;
+ *   3. bearer token, service account: a JWT whose unverified `iss` is an accepted issuer;
+ *      signature by the key the `kid` names with the algorithm the key fixes; exp/nbf/iat with
+ *      60 s leeway; audiences; the service account (and the pod, secret or node it is bound to)
+ *      must still exist with the same UID; legacy secret-based tokens also need their Secret;
+ *   4. bearer token, bootstrap: `<id>.<secret>` against Secret kube-system/bootstrap-token-<id>
+ *      (type, constant-time secret comparison, expiration, usage-bootstrap-authentication);
+ *   then system:authenticated is added. When every authenticator passes on the request and
+ *   none failed, the request is anonymous if that is enabled (system:anonymous,
+ *   system:unauthenticated), else refused; if one failed (a certificate that does not verify, a
+ *   token with a bad signature), it is refused even when anonymous is enabled (upstream's
+ *   FailOnError union).
+ *
+ * Objects are looked up through config->lookup (the API server's storage); auth never reaches
+ * up into the API layer. Thread-safe: an authenticator is immutable after kp_authn_new.
+ */
+#ifndef KP_AUTH_AUTHN_H
+#define KP_AUTH_AUTHN_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "jwt/jwt.h"
+
+/* go-jose's leeway for exp, nbf and iat, which Kubernetes uses. */
+#define KP_SA_TOKEN_LEEWAY 60
+/* The issuer of legacy Secret-based service-account tokens. */
+#define KP_SA_LEGACY_ISSUER "kubernetes/serviceaccount"
+
+struct kp_authn_config {
+    STACK_OF(X509) *client_ca;          /* --client-ca-file; NULL disables x509 */
+    STACK_OF(X509_CRL) *client_crls;    /* optional revocation lists for client certificates */
+    STACK_OF(X509) *requestheader_ca;   /* --requestheader-client-ca-file; NULL disables */
+    const struct kp_strlist *requestheader_allowed_names; /* empty or NULL: any name */
+    const struct kp_strlist *requestheader_username_headers; /* NULL: X-Remote-User */
+    const struct kp_strlist *requestheader_group_headers;    /* NULL: X-Remote-Group */
+    const struct kp_strlist *requestheader_extra_prefixes;   /* NULL: X-Remote-Extra- */
+    EVP_PKEY **sa_keys;                 /* --service-account-key-file public keys */
+    size_t sa_key_count;
+    const struct kp_strlist *issuers;   /* --service-account-issuer (the first signs) */
+    const struct kp_strlist *api_audiences; /* --api-audiences; NULL or empty: the issuers */
+    bool bootstrap_tokens;              /* --enable-bootstrap-token-auth */
+    bool anonymous;                     /* --anonymous-auth */
+    kp_object_lookup_fn lookup;         /* serviceaccounts, pods, secrets, nodes */
+    void *lookup_context;
+};
+
+struct kp_authn;
+
+/* Copies what it needs (certificates and keys are referenced, lists copied). */
+KP_MUST_CHECK enum kp_result kp_authn_new(const struct kp_authn_config *config,
+                                          struct kp_authn **authn, struct kp_error *err);
+void kp_authn_free(struct kp_authn *authn); /* NULL is a no-op */
+
+/* One request header (borrowed). */
+struct kp_header {
+    const char *name;
+    const char *value;
+};
+
+struct kp_authn_input {
+    STACK_OF(X509) *peer_chain;      /* what the client presented, leaf first; NULL: none */
+    const char *authorization;       /* the Authorization header; NULL: none */
+    const struct kp_header *headers; /* every request header (front-proxy identity) */
+    size_t header_count;
+};
+
+enum kp_authn_outcome {
+    KP_AUTHN_AUTHENTICATED,
+    KP_AUTHN_ANONYMOUS,     /* anonymous enabled and no credentials: user is system:anonymous */
+    KP_AUTHN_REFUSED,       /* 401 */
+};
+
+#define KP_AUTHN_REASON_MAX 512
+
+struct kp_authn_result {
+    enum kp_authn_outcome outcome;
+    const char *method;              /* "x509", "requestheader", "serviceaccount",
+                                        "bootstrap-token", "anonymous", NULL when refused */
+    char reason[KP_AUTHN_REASON_MAX]; /* why refused: for the log, and a TokenReview's
+                                        status.error (as upstream); never the token */
+    struct kp_strlist audiences;     /* the audiences the credential is valid for among those
+                                        asked (TokenReview): a bound token's matching ones; for
+                                        legacy and bootstrap tokens the API audiences asked */
+};
+
+void kp_authn_result_wipe(struct kp_authn_result *result);
+
+/* Authenticates a request at time now. On KP_AUTHN_AUTHENTICATED or ANONYMOUS, *user is filled
+ * (the caller wipes it); otherwise it is zeroed. Errors (KP_ERR_IO when a lookup failed,
+ * KP_ERR_INTERNAL) mean the question could not be answered: answer 500/503, not 401. */
+KP_MUST_CHECK enum kp_result kp_authn_request(const struct kp_authn *authn,
+                                              const struct kp_authn_input *input, int64_t now,
+                                              struct kp_user *user,
+                                              struct kp_authn_result *result,
+                                              struct kp_error *err);
+
+/* Authenticates a bearer token alone (TokenReview). audiences: the review's spec.audiences
+ * (NULL or empty: the API audiences). */
+KP_MUST_CHECK enum kp_result kp_authn_token(const struct kp_authn *authn, const char *token,
+                                            const struct kp_strlist *audiences, int64_t now,
+                                            struct kp_user *user, struct kp_authn_result *result,
+                                            struct kp_error *err);
+
+/* ---- service-account tokens: the claims (pkg/serviceaccount/claims.go) ---- */
+
+/* What a TokenRequest binds a token to (kind "" when unbound). */
+struct kp_sa_binding {
+    const char *kind;  /* "Pod", "Secret", "Node" or "" */
+    const char *name;
+    const char *uid;
+    const char *node_name; /* Pod-bound: the pod's node, when scheduled (PodNodeInfo) */
+    const char *node_uid;
+};
+
+struct kp_sa_claims_params {
+    const char *issuer;
+    const struct kp_strlist *audiences;
+    const char *namespace_;
+    const char *sa_name;
+    const char *sa_uid;
+    struct kp_sa_binding binding;
+    int64_t now;
+    int64_t expiration_seconds;
+    int64_t warn_after;   /* 0: none; else the NumericDate of kubernetes.io.warnafter */
+};
+
+/* The claims of a bound token (iss, sub, aud, iat, nbf, exp, jti (a random UUID),
+ * kubernetes.io {namespace, serviceaccount, pod|secret|node, warnafter}). New reference. */
+KP_MUST_CHECK enum kp_result kp_sa_claims(const struct kp_sa_claims_params *params, json_t **claims,
+                                          struct kp_error *err);
+
+/* ---- bootstrap tokens (cluster-bootstrap/token) ---- */
+
+#define KP_BOOTSTRAP_TOKEN_ID_LEN 6
+#define KP_BOOTSTRAP_TOKEN_SECRET_LEN 16
+
+/* True if token has the form [a-z0-9]{6}.[a-z0-9]{16}; then id and secret (each with room for
+ * the length plus NUL) receive the parts. */
+bool kp_bootstrap_token_parse(const char *token, char *id, char *secret);
+
+/* A new random token (23 bytes and a NUL). */
+KP_MUST_CHECK enum kp_result kp_bootstrap_token_generate(char *token, size_t size,
+                                                         struct kp_error *err);
+
+/* True if group is allowed as an auth-extra-group (\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\z). */
+bool kp_bootstrap_group_valid(const char *group);
+
+#endif

@@ -1,0 +1,1880 @@
+/*
+ * net/http.c - the HTTPS server: libevent 2.1's evhttp over OpenSSL bufferevents.
+ *
+ * Implementation notes
+ *
+ * Threads. One listening socket per worker, all bound to the same port with SO_REUSEPORT (the
+ * kernel spreads connections across them); each worker has its own event_base and evhttp and
+ * owns every connection it accepted: all libevent calls for a connection happen on its worker.
+ * Only four things cross threads: kp_http_server_set_ssl_ctx (a mutex around one pointer),
+ * kp_http_stream_send/_end (a per-stream mutex, a per-worker queue, event_active on the
+ * worker's wake event), the connection count (atomic) and kp_http_server_stop (event_active on
+ * each worker's stop event, then pthread_join).
+ *
+ * A connection. evhttp asks our bevcb for a bufferevent; we make an SSL from the current
+ * SSL_CTX (SSL_new takes its own reference on the context, so a swap never pulls a context
+ * from under a live connection) and a BUFFEREVENT_SSL_ACCEPTING bufferevent that owns the SSL
+ * and the socket (BEV_OPT_CLOSE_ON_FREE). Our per-connection state (struct conn) hangs off the
+ * SSL as ex_data and is freed by OpenSSL's ex_data free callback when libevent frees the SSL:
+ * that is the one moment libevent tells us a connection is gone for good, whatever path it
+ * took (handshake failure, timeout, keep-alive close, evhttp_free).
+ *
+ * evhttp owns the bufferevent's callbacks, so we never see its event callback. What we use
+ * instead: evhttp_connection_set_closecb (set when the first request arrives) for client
+ * disconnects, evhttp_request_set_on_complete_cb for "response written", a callback on the
+ * bufferevent's input evbuffer for "the first byte of the next request arrived", and our own
+ * timer per connection for the whole-request deadline. OpenSSL errors: libevent drains the
+ * thread's queue into the bufferevent when a TLS read/write fails; we drain those saved errors
+ * in the close callback (logged at debug) and clear the thread's queue before calling into the
+ * handler, so its own kp_error_openssl messages never carry a stale reason.
+ *
+ * Connection states (struct conn.state) and timers:
+ *   ACCEPTED  -> handshake and first request; deadline timer = read timeout (from accept)
+ *   READING   -> first byte of a later request seen; deadline = read timeout
+ *   HANDLING  -> the handler runs / the response is written; bufferevent write timeout only
+ *   IDLE      -> between requests; bufferevent read timeout = idle timeout
+ *   STREAMING -> a chunked response; no read timeout, write timeout (a stalled reader)
+ *   DROPPING  -> we shut the socket down; evhttp frees the connection on the next EOF
+ * Dropping is shutdown(2) on the socket (plus a 1 µs bufferevent timeout as a backstop): the
+ * client sees the connection closed at once and evhttp frees it through its own EOF path.
+ *
+ * Streams. A stream has up to three references: the handler's (released by
+ * kp_http_stream_end), the connection's (released when the response is complete or the
+ * connection is gone, on the worker thread) and one while it sits in the worker's wake queue.
+ * kp_http_stream_send/_end lock the stream, queue it and wake the worker; the worker moves the
+ * queued bytes into evhttp (one chunk per wake-up) while the bufferevent's output is below
+ * STREAM_OUTPUT_HIGH, and otherwise waits for evhttp's "chunk written" callback: a slow client
+ * backs data up into the stream's queue, and past max_stream_buffer_bytes it is disconnected.
+ * `closed` (under the stream mutex) is set before a worker may go away, so a producer thread
+ * only touches the worker while the stream is open - and it holds the stream mutex while it
+ * does, which the worker takes to close the stream.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h> /* the request's HTTP version (no accessor in 2.1) */
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "net/http.h"
+
+#define DEFAULT_MAX_HEADER_BYTES ((size_t)64 * 1024)
+#define DEFAULT_MAX_BODY_BYTES ((size_t)3 * 1024 * 1024)
+#define DEFAULT_MAX_CONNECTIONS 10000
+#define DEFAULT_READ_TIMEOUT_S 60
+#define DEFAULT_IDLE_TIMEOUT_S 90
+#define DEFAULT_MAX_STREAM_BUFFER ((size_t)8 * 1024 * 1024)
+
+#define MAX_WORKERS 256
+#define LISTEN_BACKLOG 1024
+/* A stream's bytes move into the bufferevent while its output holds less than this. */
+#define STREAM_OUTPUT_HIGH ((size_t)256 * 1024)
+/* During a stream the client should send nothing; what it sends is buffered up to this and
+ * then reading pauses (so a client cannot grow our memory by writing during a watch). */
+#define STREAM_INPUT_HIGH ((size_t)16 * 1024)
+/* kp_http_server_stop: time given to the terminating chunks of open streams to reach clients. */
+#define STOP_GRACE_MS 1000
+/* After accept(2) fails for lack of descriptors: pause accepting this long. */
+#define ACCEPT_RETRY_MS 100
+
+struct worker;
+struct conn;
+
+enum conn_state {
+    CONN_ACCEPTED,
+    CONN_READING,
+    CONN_HANDLING,
+    CONN_IDLE,
+    CONN_STREAMING,
+    CONN_DROPPING,
+};
+
+/* One TLS connection; owned by its SSL (ex_data), freed when libevent frees the SSL. Worker
+ * thread only. */
+struct conn {
+    struct worker *worker;
+    struct bufferevent *bev;         /* borrowed from libevent; valid while this lives */
+    struct evhttp_connection *evcon; /* set at the first request; NULL after the close cb */
+    struct event *deadline;          /* whole-request deadline, and "drop now" */
+    enum conn_state state;
+    bool rejected; /* over max_connections: dropped before the handshake */
+    bool handshake_done;
+    STACK_OF(X509) *peer_chain;         /* owned, leaf first; NULL when none */
+    struct kp_http_stream *stream;       /* the stream answering the current request, if any */
+    bufferevent_data_cb evhttp_write_cb; /* evhttp's own, behind guarded_write_cb */
+    char tls_error[160];                 /* why the handshake failed (debug log) */
+    char remote[INET6_ADDRSTRLEN + 8];
+};
+
+struct query_param {
+    char *name;
+    char *value;
+};
+
+/* What the handler sees. Worker thread only; freed after the handler returns, or for a stream
+ * when the connection is done with it (after on_close, if that runs). */
+struct kp_http_request {
+    struct evhttp_request *req; /* libevent's; alive while this is */
+    struct conn *conn;
+    const char *method;
+    char *path;
+    const char *raw_query;
+    struct query_param *params;
+    size_t param_count;
+    char *body;
+    size_t body_len;
+    bool responded;
+    bool streaming;
+};
+
+struct kp_http_stream {
+    pthread_mutex_t mutex;
+    /* ---- under mutex ---- */
+    int refs;
+    struct worker *worker; /* dereferenced only while !closed */
+    struct evbuffer *pending;
+    size_t pending_bytes;
+    size_t max_pending;
+    bool queued; /* in worker's wake queue (holds a reference) */
+    bool end_requested;
+    bool closed;   /* no more sends: client gone, server stopping, or overflow */
+    bool overflow; /* closed because the client read too slowly: drop it */
+    bool on_close_called;
+    bool on_close_running;   /* on_close is executing (outside the mutex), */
+    pthread_t on_close_thread; /* on this thread */
+    pthread_cond_t on_close_done; /* signalled when it returns */
+    void (*on_close)(void *context);
+    void *on_close_context;
+    struct kp_http_stream *queue_next; /* under worker->queue_mutex */
+    /* ---- worker thread only ---- */
+    struct conn *conn; /* NULL once the connection side let go */
+    struct kp_http_request *request;
+    bool end_sent; /* evhttp_send_reply_end called */
+    bool flushing; /* counted in worker->flushing (server stop) */
+    bool dropped;
+    struct kp_http_stream *open_prev, *open_next;
+};
+
+struct worker {
+    struct kp_http_server *server;
+    int index;
+    pthread_t thread;
+    bool thread_started;
+    evutil_socket_t listen_fd; /* until handed to the listener */
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct event *wake;
+    struct event *stop;
+    struct event *grace;
+    struct event *accept_retry;
+    struct evbuffer *scratch; /* one chunk on its way into evhttp */
+    pthread_mutex_t queue_mutex;
+    bool queue_mutex_ready;
+    struct kp_http_stream *queue_head, *queue_tail; /* under queue_mutex */
+    struct kp_http_stream *open_streams;            /* worker thread */
+    int flushing;
+    bool stopping;
+};
+
+struct kp_http_server {
+    struct kp_http_limits limits;
+    kp_http_handler_fn handler;
+    void *handler_context;
+    pthread_mutex_t ctx_mutex;
+    SSL_CTX *ssl_ctx; /* a reference; under ctx_mutex */
+    atomic_int connections;
+    int port;
+    int worker_count;
+    struct worker *workers;
+    struct timeval read_tv;
+    struct timeval idle_tv;
+    struct timeval write_tv;
+};
+
+/* ------------------------------------------------------------------ process-wide set-up */
+
+static int conn_ex_index = -1;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static bool global_ok;
+
+static void conn_free(struct conn *conn);
+
+/* OpenSSL calls this for every SSL it frees (ours and everyone else's, with ptr NULL). */
+static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    if (ptr != NULL) {
+        conn_free(ptr);
+    }
+}
+
+static void libevent_log(int severity, const char *msg)
+{
+    /* libevent's warnings are mostly about clients (a bad Content-Length, accept errors); they
+     * are worth seeing when debugging, not in a normal log. */
+    if (severity >= EVENT_LOG_ERR) {
+        kp_log_error("libevent: %s", msg);
+    } else {
+        kp_log_debug("libevent: %s", msg);
+    }
+}
+
+static void global_init(void)
+{
+    if (evthread_use_pthreads() != 0) {
+        return;
+    }
+    event_set_log_callback(libevent_log);
+    conn_ex_index = SSL_get_ex_new_index(0, "kpki http connection", NULL, NULL, conn_ex_free);
+    global_ok = conn_ex_index >= 0;
+}
+
+void kp_http_limits_default(struct kp_http_limits *limits)
+{
+    limits->max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
+    limits->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+    limits->max_connections = DEFAULT_MAX_CONNECTIONS;
+    limits->read_timeout_s = DEFAULT_READ_TIMEOUT_S;
+    limits->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
+    limits->max_stream_buffer_bytes = DEFAULT_MAX_STREAM_BUFFER;
+}
+
+/* ------------------------------------------------------------------ status lines */
+
+/* Go's net/http spellings (libevent's own table stops at 417). */
+static const struct {
+    int status;
+    const char *reason;
+} REASONS[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {402, "Payment Required"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {407, "Proxy Authentication Required"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Request Entity Too Large"},
+    {414, "Request URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Requested Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {418, "I'm a teapot"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Entity"},
+    {423, "Locked"},
+    {424, "Failed Dependency"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {451, "Unavailable For Legal Reasons"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+    {507, "Insufficient Storage"},
+    {511, "Network Authentication Required"},
+    {1, "Informational"},
+    {2, "Success"},
+    {3, "Redirection"},
+    {4, "Client Error"},
+};
+
+static const char *status_reason(int status)
+{
+    for (size_t i = 0; i < sizeof(REASONS) / sizeof(REASONS[0]); i++) {
+        if (REASONS[i].status == status) {
+            return REASONS[i].reason;
+        }
+    }
+    static const char *const classes[] = {"Informational", "Success", "Redirection", "Client Error",
+                                          "Server Error"};
+    int class_index = status / 100 - 1;
+    return class_index >= 0 && class_index < 5 ? classes[class_index] : "Unknown";
+}
+
+/* ------------------------------------------------------------------ connections */
+
+static void conn_set_timeouts(struct conn *conn, const struct timeval *read_tv)
+{
+    bufferevent_set_timeouts(conn->bev, read_tv, &conn->worker->server->write_tv);
+}
+
+/* False once evhttp has freed the bufferevent: its memory lives on until libevent's finalizer
+ * runs (and frees this conn with the SSL), but it must not be used - bufferevent_enable, for
+ * one, takes and drops a reference and would run the free path a second time, losing the
+ * finalizer (a whole connection leaked). bufferevent_free clears the callbacks first, and
+ * evhttp keeps its event callback set for as long as it owns the bufferevent. */
+static bool conn_bev_alive(const struct conn *conn)
+{
+    bufferevent_data_cb read_cb = NULL;
+    bufferevent_data_cb write_cb = NULL;
+    bufferevent_event_cb event_cb = NULL;
+    void *arg = NULL;
+    bufferevent_getcb(conn->bev, &read_cb, &write_cb, &event_cb, &arg);
+    return event_cb != NULL;
+}
+
+/* Closes the connection at once: shutdown(2) makes the client see the close now and makes our
+ * next read return EOF, which evhttp handles by freeing the connection (conn_free follows).
+ * Reading is (re)enabled so the EOF is seen; a 1 µs timeout is the backstop. */
+static void conn_drop(struct conn *conn, const char *why)
+{
+    if (conn->state == CONN_DROPPING || !conn_bev_alive(conn)) {
+        return; /* already going, or evhttp freed it (without telling us: no request yet) */
+    }
+    kp_log_debug("http: closing the connection from %s: %s",
+                 conn->remote[0] != '\0' ? conn->remote : "(unknown)", why);
+    conn->state = CONN_DROPPING;
+    evtimer_del(conn->deadline);
+    evutil_socket_t fd = bufferevent_getfd(conn->bev);
+    if (fd >= 0) {
+        shutdown(fd, SHUT_RDWR);
+    }
+    struct timeval now = {0, 1};
+    bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);
+    bufferevent_enable(conn->bev, EV_READ);
+    bufferevent_set_timeouts(conn->bev, &now, &now);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *conn = arg;
+    if (conn->rejected) {
+        conn_drop(conn, "too many connections");
+    } else if (conn->state == CONN_ACCEPTED || conn->state == CONN_READING) {
+        conn_drop(conn, "no complete request within the read timeout");
+    }
+}
+
+/* The first byte of a new request ends the idle wait; the request must then arrive whole within
+ * the read timeout (net/http's ReadTimeout semantics; a trickling client is cut off too). */
+static void on_input(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buffer;
+    struct conn *conn = arg;
+    if (info->n_added > 0 && conn->state == CONN_IDLE) {
+        const struct kp_http_server *server = conn->worker->server;
+        conn->state = CONN_READING;
+        conn_set_timeouts(conn, &server->read_tv);
+        evtimer_add(conn->deadline, &server->read_tv);
+    }
+}
+
+static void fill_remote(struct conn *conn, const struct sockaddr *addr, socklen_t addr_len)
+{
+    char host[INET6_ADDRSTRLEN];
+    char port[8];
+    if (getnameinfo(addr, addr_len, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(conn->remote, sizeof(conn->remote), "(unknown)");
+        return;
+    }
+    const char *shown = host;
+    /* A dual-stack "::" listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4. */
+    if (strncmp(host, "::ffff:", 7) == 0 && strchr(host + 7, ':') == NULL) {
+        shown = host + 7;
+    }
+    if (strchr(shown, ':') != NULL) {
+        snprintf(conn->remote, sizeof(conn->remote), "[%s]:%s", shown, port);
+    } else {
+        snprintf(conn->remote, sizeof(conn->remote), "%s:%s", shown, port);
+    }
+}
+
+static void fill_remote_from_fd(struct conn *conn, evutil_socket_t fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof(addr);
+    if (fd >= 0 && getpeername(fd, (struct sockaddr *)&addr, &addr_len) == 0) {
+        fill_remote(conn, (struct sockaddr *)&addr, addr_len);
+    }
+}
+
+/* Records why a handshake failed and that one succeeded (for the debug log only). */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    struct conn *conn = SSL_get_ex_data(ssl, conn_ex_index);
+    if (conn == NULL) {
+        return;
+    }
+    if (conn->remote[0] == '\0') {
+        fill_remote_from_fd(conn, SSL_get_fd(ssl));
+    }
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        conn->handshake_done = true;
+    } else if ((where & SSL_CB_EXIT) && ret <= 0 && conn->tls_error[0] == '\0') {
+        /* -1 is also "wants more bytes"; only a failure leaves an error queued (libevent
+         * clears the queue before each SSL_do_handshake). */
+        unsigned long code = ERR_peek_last_error();
+        if (code != 0) {
+            ERR_error_string_n(code, conn->tls_error, sizeof(conn->tls_error));
+        }
+    } else if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && conn->tls_error[0] == '\0') {
+        snprintf(conn->tls_error, sizeof(conn->tls_error), "sent alert: %s",
+                 SSL_alert_desc_string_long(ret));
+    }
+}
+
+/*
+ * libevent 2.1: bufferevent_openssl runs its write callback deferred (do_write triggers it with
+ * BEV_OPT_DEFER_CALLBACKS), and evhttp's write callback takes "called" to mean "the output has
+ * drained" without looking. When a stream's output drains, a deferred callback is queued; if
+ * our wake or stop event (activated from another thread, straight into the current pass of the
+ * loop) adds a chunk and calls evhttp_send_reply_end before it runs, that stale callback runs
+ * evhttp_send_done with the chunks still in the output: evhttp then disables writing to read
+ * the next request and the end of the stream is never sent. So on a connection answering with
+ * a stream, evhttp's write callback is wrapped and forwarded only when the output really is
+ * empty; the suppressed call is always followed by a real one (writing stays enabled while
+ * there is output). evhttp resets the callbacks itself whenever it sets them, so the wrapper is
+ * put back after each call into evhttp that writes.
+ */
+static void guarded_write_cb(struct bufferevent *bev, void *arg)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    struct conn *conn = ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+    if (conn == NULL || conn->evhttp_write_cb == NULL) {
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+        return; /* stale: not drained */
+    }
+    conn->evhttp_write_cb(bev, arg);
+}
+
+static void guard_write_cb(struct conn *conn)
+{
+    if (!conn_bev_alive(conn)) {
+        return;
+    }
+    bufferevent_data_cb read_cb = NULL;
+    bufferevent_data_cb write_cb = NULL;
+    bufferevent_event_cb event_cb = NULL;
+    void *arg = NULL;
+    bufferevent_getcb(conn->bev, &read_cb, &write_cb, &event_cb, &arg);
+    if (write_cb != NULL && write_cb != guarded_write_cb) {
+        conn->evhttp_write_cb = write_cb;
+        bufferevent_setcb(conn->bev, read_cb, guarded_write_cb, event_cb, arg);
+    }
+}
+
+static void stream_connection_gone(struct kp_http_stream *stream);
+
+static void conn_free(struct conn *conn)
+{
+    struct kp_http_server *server = conn->worker->server;
+    if (conn->stream != NULL) {
+        /* evhttp freed the connection without its close callback (it skips it for a
+         * connection it never considered connected); the request is gone with it. */
+        conn->stream->end_sent = true;
+        stream_connection_gone(conn->stream);
+    }
+    if (!conn->handshake_done && !conn->rejected && kp_log_get_level() >= KP_LOG_DEBUG) {
+        kp_log_debug("http: TLS handshake from %s did not complete%s%s",
+                     conn->remote[0] != '\0' ? conn->remote : "(unknown)",
+                     conn->tls_error[0] != '\0' ? ": " : "", conn->tls_error);
+    }
+    if (conn->deadline != NULL) {
+        event_free(conn->deadline);
+    }
+    if (conn->peer_chain != NULL) {
+        sk_X509_pop_free(conn->peer_chain, X509_free);
+    }
+    atomic_fetch_sub(&server->connections, 1);
+    free(conn);
+}
+
+/* Never returns NULL: evhttp would fall back to a plain-text socket bufferevent, i.e. serve
+ * HTTP without TLS on the TLS port. On allocation failure we return an unconnected
+ * bufferevent_pair end instead: evhttp sets its fd (which the pair ignores) and closes it at
+ * the read timeout; nothing is ever read from or written to that client. */
+static struct bufferevent *fallback_bev(struct event_base *base)
+{
+    struct bufferevent *pair[2] = {NULL, NULL};
+    if (bufferevent_pair_new(base, 0, pair) != 0) {
+        kp_log_error("http: out of memory accepting a connection");
+        return NULL; /* nothing left to allocate with: evhttp's own allocation fails too */
+    }
+    bufferevent_free(pair[1]);
+    return pair[0];
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct worker *worker = arg;
+    struct kp_http_server *server = worker->server;
+    struct conn *conn = NULL;
+    SSL *ssl = NULL;
+
+    ERR_clear_error();
+    int count = atomic_fetch_add(&server->connections, 1) + 1;
+    conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        atomic_fetch_sub(&server->connections, 1);
+        return fallback_bev(base);
+    }
+    conn->worker = worker;
+    conn->state = CONN_ACCEPTED;
+    conn->rejected = count > server->limits.max_connections;
+    conn->deadline = evtimer_new(base, on_deadline, conn);
+    pthread_mutex_lock(&server->ctx_mutex);
+    ssl = SSL_new(server->ssl_ctx); /* holds its own reference on the context */
+    pthread_mutex_unlock(&server->ctx_mutex);
+    if (conn->deadline == NULL || ssl == NULL || SSL_set_ex_data(ssl, conn_ex_index, conn) != 1) {
+        kp_log_error("http: cannot set up a TLS connection (out of memory)");
+        ERR_clear_error();
+        if (ssl != NULL && SSL_get_ex_data(ssl, conn_ex_index) == conn) {
+            SSL_free(ssl); /* frees conn through the ex_data callback */
+        } else {
+            SSL_free(ssl);
+            conn_free(conn);
+        }
+        return fallback_bev(base);
+    }
+    SSL_set_info_callback(ssl, on_tls_info);
+
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        /* Whether libevent freed the SSL on this path differs between 2.1 releases: leak it
+         * (and conn) rather than risk a double free. Allocation failure only. */
+        kp_log_error("http: cannot create a TLS bufferevent (out of memory)");
+        return fallback_bev(base);
+    }
+    conn->bev = bev;
+    /* Clients rarely send close_notify before closing; that is an EOF, not an error. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    evbuffer_add_cb(bufferevent_get_input(bev), on_input, conn);
+    if (conn->rejected) {
+        /* Runs in this same pass of the loop, after evhttp has given the bufferevent its
+         * socket and before any byte is read from it. */
+        event_active(conn->deadline, EV_TIMEOUT, 0);
+    } else {
+        evtimer_add(conn->deadline, &server->read_tv);
+    }
+    return bev;
+}
+
+/* Leaf first: on the server side SSL_get_peer_cert_chain excludes the leaf. */
+static void conn_load_peer(struct conn *conn, SSL *ssl)
+{
+    X509 *leaf = SSL_get1_peer_certificate(ssl);
+    if (leaf == NULL) {
+        return;
+    }
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    if (chain == NULL || sk_X509_push(chain, leaf) <= 0) {
+        X509_free(leaf);
+        sk_X509_free(chain);
+        kp_log_error("http: out of memory keeping a client certificate");
+        return;
+    }
+    STACK_OF(X509) *rest = SSL_get_peer_cert_chain(ssl);
+    for (int i = 0; rest != NULL && i < sk_X509_num(rest); i++) {
+        X509 *cert = sk_X509_value(rest, i);
+        if (X509_cmp(cert, leaf) == 0) {
+            continue; /* defensive: some versions include the leaf */
+        }
+        if (!X509_up_ref(cert)) {
+            continue;
+        }
+        if (sk_X509_push(chain, cert) <= 0) {
+            X509_free(cert);
+        }
+    }
+    conn->peer_chain = chain;
+}
+
+/* evhttp's close callback: the client went away, a timeout fired, or evhttp_free. */
+static void on_connection_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct conn *conn = arg;
+    unsigned long code;
+    while ((code = bufferevent_get_openssl_error(conn->bev)) != 0) {
+        char text[160];
+        ERR_error_string_n(code, text, sizeof(text));
+        kp_log_debug("http: TLS error on the connection from %s: %s", conn->remote, text);
+    }
+    (void)evcon;
+    conn->evcon = NULL;
+    if (conn->state != CONN_DROPPING) {
+        conn->state = CONN_DROPPING;
+    }
+    evtimer_del(conn->deadline);
+    if (conn->stream != NULL) {
+        stream_connection_gone(conn->stream);
+    }
+}
+
+/* ------------------------------------------------------------------ streams (worker side) */
+
+static void stream_free(struct kp_http_stream *stream)
+{
+    evbuffer_free(stream->pending);
+    pthread_cond_destroy(&stream->on_close_done);
+    pthread_mutex_destroy(&stream->mutex);
+    free(stream);
+}
+
+/* Drops one reference (taken under the mutex). */
+static void stream_release(struct kp_http_stream *stream)
+{
+    pthread_mutex_lock(&stream->mutex);
+    bool last = --stream->refs == 0;
+    pthread_mutex_unlock(&stream->mutex);
+    if (last) {
+        stream_free(stream);
+    }
+}
+
+static void worker_check_stopped(struct worker *worker)
+{
+    if (worker->stopping && worker->flushing == 0) {
+        event_base_loopbreak(worker->base);
+    }
+}
+
+static void request_free(struct kp_http_request *request);
+
+/* The connection side lets go of the stream: its response is complete, or the connection is
+ * gone. Worker thread. */
+static void stream_detach(struct kp_http_stream *stream)
+{
+    struct worker *worker = stream->conn->worker;
+    if (stream->open_prev != NULL) {
+        stream->open_prev->open_next = stream->open_next;
+    } else {
+        worker->open_streams = stream->open_next;
+    }
+    if (stream->open_next != NULL) {
+        stream->open_next->open_prev = stream->open_prev;
+    }
+    stream->open_prev = stream->open_next = NULL;
+    stream->conn->stream = NULL;
+    stream->conn = NULL;
+    request_free(stream->request);
+    stream->request = NULL;
+    if (stream->flushing) {
+        stream->flushing = false;
+        worker->flushing--;
+        worker_check_stopped(worker);
+    }
+    stream_release(stream);
+}
+
+/* Marks the stream closed and runs on_close unless the handler already ended it. */
+static void stream_close(struct kp_http_stream *stream)
+{
+    pthread_mutex_lock(&stream->mutex);
+    stream->closed = true;
+    bool call = stream->on_close != NULL && !stream->end_requested && !stream->on_close_called;
+    stream->on_close_called = stream->on_close_called || call;
+    stream->on_close_running = call;
+    stream->on_close_thread = pthread_self();
+    void (*on_close)(void *) = stream->on_close;
+    void *context = stream->on_close_context;
+    evbuffer_drain(stream->pending, evbuffer_get_length(stream->pending));
+    stream->pending_bytes = 0;
+    pthread_mutex_unlock(&stream->mutex);
+    if (call) {
+        ERR_clear_error();
+        on_close(context);
+        /* A kp_http_stream_end racing with us waits for this, so that its caller may free
+         * on_close's context as soon as end returns. */
+        pthread_mutex_lock(&stream->mutex);
+        stream->on_close_running = false;
+        pthread_cond_broadcast(&stream->on_close_done);
+        pthread_mutex_unlock(&stream->mutex);
+    }
+}
+
+/* The connection under a stream is gone (client disconnect, timeout, drop, evhttp_free). */
+static void stream_connection_gone(struct kp_http_stream *stream)
+{
+    stream_close(stream);
+    if (!stream->end_sent) {
+        /* evhttp detached the request from the dead connection (it does when the response
+         * was not finished); evhttp_send_reply_end frees a detached request. */
+        stream->end_sent = true;
+        evhttp_send_reply_end(stream->request->req);
+    }
+    stream_detach(stream);
+}
+
+/* The terminating chunk; the response completes (on_request_complete) once it is written. */
+static void stream_send_end(struct kp_http_stream *stream)
+{
+    /* evhttp may complete the response right here (no body to end: HEAD, HTTP/1.0), which
+     * detaches the stream and drops the connection's reference: hold one meanwhile. */
+    pthread_mutex_lock(&stream->mutex);
+    stream->refs++;
+    pthread_mutex_unlock(&stream->mutex);
+    struct conn *conn = stream->conn;
+    stream->end_sent = true;
+    evhttp_send_reply_end(stream->request->req);
+    if (stream->conn == conn && conn->stream == stream) {
+        guard_write_cb(conn);
+    }
+    stream_release(stream);
+}
+
+static void stream_flush(struct kp_http_stream *stream);
+
+/* evhttp: the output buffer drained after a chunk (evcon->cb). */
+static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct conn *conn = arg;
+    if (conn->stream != NULL) {
+        stream_flush(conn->stream);
+    }
+}
+
+/* Moves what producers queued into evhttp, and the terminating chunk once asked and drained. */
+static void stream_flush(struct kp_http_stream *stream)
+{
+    struct conn *conn = stream->conn;
+    if (conn == NULL || stream->end_sent) {
+        return;
+    }
+    struct worker *worker = conn->worker;
+    struct evbuffer *output = bufferevent_get_output(conn->bev);
+    pthread_mutex_lock(&stream->mutex);
+    bool drop = stream->overflow && !stream->dropped;
+    bool closed = stream->closed;
+    bool moved = false;
+    if (!closed && stream->pending_bytes > 0 && evbuffer_get_length(output) < STREAM_OUTPUT_HIGH) {
+        evbuffer_add_buffer(worker->scratch, stream->pending);
+        stream->pending_bytes = 0;
+        moved = true;
+    }
+    bool end_now = !closed && stream->end_requested && stream->pending_bytes == 0;
+    pthread_mutex_unlock(&stream->mutex);
+
+    if (drop) {
+        stream->dropped = true;
+        conn_drop(conn, "a stream's client reads too slowly");
+        return;
+    }
+    if (closed) {
+        return;
+    }
+    if (moved) {
+        evhttp_send_reply_chunk_with_cb(stream->request->req, worker->scratch, on_chunk_written,
+                                        conn);
+        /* evhttp leaves the data where it was for a response without a body (HEAD). */
+        evbuffer_drain(worker->scratch, evbuffer_get_length(worker->scratch));
+        guard_write_cb(conn);
+    }
+    if (end_now) {
+        stream_send_end(stream);
+    }
+}
+
+/* Adds a stream to its worker's wake queue. Stream mutex held; the stream is open, so the
+ * worker is alive (it closes every stream under this mutex before it goes away). */
+static void stream_enqueue_locked(struct kp_http_stream *stream)
+{
+    if (stream->queued) {
+        return;
+    }
+    struct worker *worker = stream->worker;
+    stream->queued = true;
+    stream->refs++;
+    pthread_mutex_lock(&worker->queue_mutex);
+    stream->queue_next = NULL;
+    if (worker->queue_tail != NULL) {
+        worker->queue_tail->queue_next = stream;
+    } else {
+        worker->queue_head = stream;
+    }
+    worker->queue_tail = stream;
+    pthread_mutex_unlock(&worker->queue_mutex);
+    event_active(worker->wake, EV_READ, 0);
+}
+
+static struct kp_http_stream *worker_take_queue(struct worker *worker)
+{
+    pthread_mutex_lock(&worker->queue_mutex);
+    struct kp_http_stream *list = worker->queue_head;
+    worker->queue_head = worker->queue_tail = NULL;
+    pthread_mutex_unlock(&worker->queue_mutex);
+    return list;
+}
+
+static void worker_process_queue(struct worker *worker)
+{
+    struct kp_http_stream *stream = worker_take_queue(worker);
+    while (stream != NULL) {
+        struct kp_http_stream *next = stream->queue_next;
+        pthread_mutex_lock(&stream->mutex);
+        stream->queued = false;
+        pthread_mutex_unlock(&stream->mutex);
+        stream_flush(stream);
+        stream_release(stream);
+        stream = next;
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ERR_clear_error();
+    worker_process_queue(arg);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static const char *method_name(enum evhttp_cmd_type type)
+{
+    switch (type) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "UNKNOWN";
+    }
+}
+
+static void request_free(struct kp_http_request *request)
+{
+    if (request == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < request->param_count; i++) {
+        free(request->params[i].name);
+        free(request->params[i].value);
+    }
+    free(request->params);
+    free(request->path);
+    free(request->body);
+    free(request);
+}
+
+/* Percent-decodes text[0..len) (plus as space when asked). NULL when the result would hold a
+ * NUL byte (C strings cannot carry it faithfully) or on allocation failure. */
+static char *decode_component(const char *text, size_t len, bool plus_is_space)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    size_t decoded_len = 0;
+    char *decoded = evhttp_uridecode(copy, plus_is_space ? 1 : 0, &decoded_len);
+    free(copy);
+    if (decoded != NULL && strlen(decoded) != decoded_len) {
+        free(decoded);
+        return NULL;
+    }
+    return decoded;
+}
+
+/* Go's url.ParseQuery, which Kubernetes clients are written against: pairs split on '&', a
+ * name without '=' has the value "" ("?watch"), '+' is a space. (evhttp_parse_query_str
+ * rejects the whole query for a name without '='.) */
+static bool parse_query(struct kp_http_request *request, const char *query)
+{
+    size_t pieces = 1;
+    for (const char *p = query; *p != '\0'; p++) {
+        pieces += *p == '&';
+    }
+    request->params = calloc(pieces, sizeof(*request->params));
+    if (request->params == NULL) {
+        return false;
+    }
+    const char *cursor = query;
+    while (*cursor != '\0') {
+        size_t piece_len = strcspn(cursor, "&");
+        if (piece_len > 0) {
+            const char *equals = memchr(cursor, '=', piece_len);
+            size_t name_len = equals != NULL ? (size_t)(equals - cursor) : piece_len;
+            const char *value = equals != NULL ? equals + 1 : cursor + piece_len;
+            size_t value_len = (size_t)(cursor + piece_len - value);
+            struct query_param *param = &request->params[request->param_count];
+            param->name = decode_component(cursor, name_len, true);
+            param->value = decode_component(value, value_len, true);
+            if (param->name == NULL || param->value == NULL) {
+                free(param->name);
+                free(param->value);
+                param->name = param->value = NULL;
+                return false;
+            }
+            request->param_count++;
+        }
+        cursor += piece_len;
+        if (*cursor == '&') {
+            cursor++;
+        }
+    }
+    return true;
+}
+
+static void send_plain(struct evhttp_request *req, int status, const char *text, bool close)
+{
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
+    if (close) {
+        evhttp_add_header(headers, "Connection", "close");
+    }
+    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+    evhttp_send_reply(req, status, status_reason(status), NULL);
+}
+
+static size_t header_count(struct evkeyvalq *headers, const char *name)
+{
+    size_t count = 0;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, headers, next)
+    {
+        count += evutil_ascii_strcasecmp(header->key, name) == 0;
+    }
+    return count;
+}
+
+/* Message framing evhttp accepted but we will not guess at (RFC 9112 §6.1, §6.3): a
+ * Transfer-Encoding other than exactly "chunked", or with a Content-Length beside it, or
+ * conflicting Content-Lengths. Answered 400 and the connection closed. */
+static bool framing_ok(struct evhttp_request *req)
+{
+    struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+    size_t te = header_count(headers, "Transfer-Encoding");
+    size_t cl = header_count(headers, "Content-Length");
+    if (te > 1 || (te == 1 && cl > 0)) {
+        return false;
+    }
+    if (te == 1 &&
+        evutil_ascii_strcasecmp(evhttp_find_header(headers, "Transfer-Encoding"), "chunked") != 0) {
+        return false;
+    }
+    if (cl > 1) {
+        const char *first = evhttp_find_header(headers, "Content-Length");
+        struct evkeyval *header;
+        TAILQ_FOREACH(header, headers, next)
+        {
+            if (evutil_ascii_strcasecmp(header->key, "Content-Length") == 0 &&
+                strcmp(header->value, first) != 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Builds the handler's view; on failure answers the request itself and returns NULL. */
+static struct kp_http_request *request_new(struct evhttp_request *req, struct conn *conn)
+{
+    struct kp_http_request *request = calloc(1, sizeof(*request));
+    if (request == NULL) {
+        send_plain(req, 503, "out of memory\n", true);
+        return NULL;
+    }
+    request->req = req;
+    request->conn = conn;
+    request->method = method_name(evhttp_request_get_command(req));
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    if (raw_path == NULL || raw_path[0] == '\0') {
+        raw_path = "/";
+    }
+    const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    request->raw_query = query != NULL ? query : "";
+    request->path = decode_component(raw_path, strlen(raw_path), false);
+    if (request->path == NULL) {
+        send_plain(req, 400, "invalid request path\n", true);
+        goto fail;
+    }
+    if (!parse_query(request, request->raw_query)) {
+        send_plain(req, 400, "invalid query string\n", true);
+        goto fail;
+    }
+    if (!framing_ok(req)) {
+        send_plain(req, 400, "invalid message framing (Transfer-Encoding / Content-Length)\n",
+                   true);
+        goto fail;
+    }
+    /* evhttp has checked the size against max_body_bytes. */
+    struct evbuffer *input = evhttp_request_get_input_buffer(req);
+    request->body_len = evbuffer_get_length(input);
+    request->body = malloc(request->body_len + 1);
+    if (request->body == NULL) {
+        send_plain(req, 503, "out of memory\n", true);
+        goto fail;
+    }
+    evbuffer_copyout(input, request->body, request->body_len);
+    request->body[request->body_len] = '\0';
+    return request;
+
+fail:
+    request_free(request);
+    return NULL;
+}
+
+static void on_request_complete(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    struct conn *conn = arg;
+    if (conn->stream != NULL) {
+        bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);
+        stream_close(conn->stream); /* ended by the handler: no on_close */
+        stream_detach(conn->stream);
+    }
+    if (conn->state != CONN_DROPPING) {
+        const struct kp_http_server *server = conn->worker->server;
+        if (evbuffer_get_length(bufferevent_get_input(conn->bev)) > 0) {
+            /* The next request is already (partly) here: pipelined. */
+            conn->state = CONN_READING;
+            conn_set_timeouts(conn, &server->read_tv);
+            evtimer_add(conn->deadline, &server->read_tv);
+        } else {
+            conn->state = CONN_IDLE;
+            conn_set_timeouts(conn, &server->idle_tv);
+        }
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct worker *worker = arg;
+    ERR_clear_error();
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+    struct conn *conn = ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+    if (conn == NULL) {
+        /* Not one of our TLS connections: never happens (see fallback_bev); refuse. */
+        send_plain(req, 500, "internal error\n", true);
+        return;
+    }
+    if (conn->evcon == NULL) {
+        conn->evcon = evcon;
+        evhttp_connection_set_closecb(evcon, on_connection_close, conn);
+        char *address = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &address, &port);
+        fill_remote_from_fd(conn, bufferevent_getfd(bev));
+        if (conn->remote[0] == '\0' && address != NULL) {
+            snprintf(conn->remote, sizeof(conn->remote), "%s:%u", address, (unsigned)port);
+        }
+        conn_load_peer(conn, ssl);
+    }
+    evtimer_del(conn->deadline);
+    if (conn->state == CONN_DROPPING) {
+        send_plain(req, 408, "request timeout\n", true);
+        return;
+    }
+    if (worker->stopping) {
+        send_plain(req, 503, "the server is shutting down\n", true);
+        return;
+    }
+    conn->state = CONN_HANDLING;
+    conn_set_timeouts(conn, &worker->server->read_tv);
+    evhttp_request_set_on_complete_cb(req, on_request_complete, conn);
+
+    struct kp_http_request *request = request_new(req, conn);
+    if (request == NULL) {
+        return;
+    }
+    worker->server->handler(worker->server->handler_context, request);
+    if (!request->responded && !request->streaming) {
+        kp_log_error("http: the handler returned without responding to %s %s", request->method,
+                     request->path);
+        kp_http_respond(request, 500, "text/plain; charset=utf-8", "internal error: no response\n",
+                        28);
+    }
+    if (!request->streaming) {
+        request_free(request);
+    }
+}
+
+/* ------------------------------------------------------------------ request accessors */
+
+const char *kp_http_method(struct kp_http_request *request)
+{
+    return request->method;
+}
+
+const char *kp_http_path(struct kp_http_request *request)
+{
+    return request->path;
+}
+
+const char *kp_http_raw_query(struct kp_http_request *request)
+{
+    return request->raw_query;
+}
+
+const char *kp_http_query(struct kp_http_request *request, const char *name)
+{
+    for (size_t i = 0; i < request->param_count; i++) {
+        if (strcmp(request->params[i].name, name) == 0) {
+            return request->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+const char *kp_http_header(struct kp_http_request *request, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(request->req), name);
+}
+
+size_t kp_http_header_values(struct kp_http_request *request, const char *name, const char **values,
+                             size_t max)
+{
+    size_t count = 0;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(request->req), next)
+    {
+        if (count < max && evutil_ascii_strcasecmp(header->key, name) == 0) {
+            values[count++] = header->value;
+        }
+    }
+    return count;
+}
+
+size_t kp_http_headers(struct kp_http_request *request, const char **names, const char **values,
+                       size_t max)
+{
+    size_t count = 0;
+    struct evkeyval *header;
+    TAILQ_FOREACH(header, evhttp_request_get_input_headers(request->req), next)
+    {
+        if (count == max) {
+            break;
+        }
+        names[count] = header->key;
+        values[count] = header->value;
+        count++;
+    }
+    return count;
+}
+
+const char *kp_http_body(struct kp_http_request *request, size_t *len)
+{
+    if (len != NULL) {
+        *len = request->body_len;
+    }
+    return request->body;
+}
+
+STACK_OF(X509) *kp_http_peer_chain(struct kp_http_request *request)
+{
+    return request->conn->peer_chain;
+}
+
+const char *kp_http_remote(struct kp_http_request *request)
+{
+    return request->conn->remote;
+}
+
+void kp_http_add_header(struct kp_http_request *request, const char *name, const char *value)
+{
+    if (request->responded || request->streaming) {
+        kp_log_error("http: header '%s' added after the response started; ignored", name);
+        return;
+    }
+    if (evhttp_add_header(evhttp_request_get_output_headers(request->req), name, value) != 0) {
+        kp_log_warn("http: response header '%s' refused (CR or LF in it)", name);
+    }
+}
+
+/* The handler does not frame the message: we do. */
+static void remove_framing_headers(struct evkeyvalq *headers, bool content_type_given)
+{
+    while (evhttp_remove_header(headers, "Content-Length") == 0) {
+    }
+    while (evhttp_remove_header(headers, "Transfer-Encoding") == 0) {
+    }
+    while (content_type_given && evhttp_remove_header(headers, "Content-Type") == 0) {
+    }
+}
+
+void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
+                     const char *body, size_t len)
+{
+    if (request->responded || request->streaming) {
+        kp_log_error("http: second response to %s %s ignored", request->method, request->path);
+        return;
+    }
+    request->responded = true;
+    if (status < 200 || status > 999) {
+        kp_log_error("http: status %d is not a final response; sending 500", status);
+        status = 500;
+        content_type = "text/plain; charset=utf-8";
+        body = "internal error: bad status\n";
+        len = strlen(body);
+    }
+    struct evhttp_request *req = request->req;
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    remove_framing_headers(headers, content_type != NULL);
+    if (content_type != NULL) {
+        evhttp_add_header(headers, "Content-Type", content_type);
+    }
+    /* RFC 9110 §8.6: no Content-Length on 204 and 304; a HEAD answer carries the length the
+     * body would have and no body (evhttp would send one). */
+    bool bodyless = status == 204 || status == 304;
+    bool head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    if (!bodyless) {
+        char length[32];
+        snprintf(length, sizeof(length), "%zu", len);
+        evhttp_add_header(headers, "Content-Length", length);
+        if (!head && len > 0 && evbuffer_add(evhttp_request_get_output_buffer(req), body, len)) {
+            kp_log_error("http: out of memory copying a %zu-byte response", len);
+            evhttp_remove_header(headers, "Content-Length");
+            evhttp_add_header(headers, "Connection", "close");
+            status = 503;
+        }
+    }
+    evhttp_send_reply(req, status, status_reason(status), NULL);
+}
+
+/* ------------------------------------------------------------------ streams (public) */
+
+struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int status,
+                                            const char *content_type)
+{
+    if (request->responded || request->streaming) {
+        kp_log_error("http: stream started after a response to %s %s", request->method,
+                     request->path);
+        return NULL;
+    }
+    struct conn *conn = request->conn;
+    struct worker *worker = conn->worker;
+    struct kp_http_stream *stream = calloc(1, sizeof(*stream));
+    if (stream == NULL || (stream->pending = evbuffer_new()) == NULL ||
+        pthread_mutex_init(&stream->mutex, NULL) != 0) {
+        if (stream != NULL && stream->pending != NULL) {
+            evbuffer_free(stream->pending);
+        }
+        free(stream);
+        kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
+        return NULL;
+    }
+    if (pthread_cond_init(&stream->on_close_done, NULL) != 0) {
+        evbuffer_free(stream->pending);
+        pthread_mutex_destroy(&stream->mutex);
+        free(stream);
+        kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
+        return NULL;
+    }
+    stream->refs = 2; /* the handler's and the connection's */
+    stream->worker = worker;
+    stream->max_pending = worker->server->limits.max_stream_buffer_bytes;
+    stream->conn = conn;
+    stream->request = request;
+
+    struct evhttp_request *req = request->req;
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    remove_framing_headers(headers, content_type != NULL);
+    if (content_type != NULL) {
+        evhttp_add_header(headers, "Content-Type", content_type);
+    }
+    if (req->major == 1 && req->minor == 0) {
+        /* HTTP/1.0 has no chunks: the body ends when the connection does. Make evhttp close
+         * it, and not answer a "Connection: keep-alive" with keep-alive. */
+        struct evkeyvalq *input = evhttp_request_get_input_headers(req);
+        while (evhttp_remove_header(input, "Connection") == 0) {
+        }
+        evhttp_add_header(headers, "Connection", "close");
+    }
+    request->streaming = true;
+    conn->stream = stream;
+    conn->state = CONN_STREAMING;
+    stream->open_next = worker->open_streams;
+    if (worker->open_streams != NULL) {
+        worker->open_streams->open_prev = stream;
+    }
+    worker->open_streams = stream;
+
+    evhttp_send_reply_start(req, status, status_reason(status));
+    guard_write_cb(conn);
+    /* A watch lasts as long as it likes: no read timeout; the write timeout still catches a
+     * client that stopped reading. Keep reading (a GET still has reading on) so a disconnect
+     * is noticed, but never buffer more than STREAM_INPUT_HIGH of what the client sends. */
+    conn_set_timeouts(conn, NULL);
+    bufferevent_setwatermark(conn->bev, EV_READ, 0, STREAM_INPUT_HIGH);
+    bufferevent_enable(conn->bev, EV_READ);
+    return stream;
+}
+
+bool kp_http_stream_send(struct kp_http_stream *stream, const char *data, size_t len)
+{
+    pthread_mutex_lock(&stream->mutex);
+    bool open = !stream->closed && !stream->end_requested;
+    if (open && len > 0) {
+        if (stream->pending_bytes + len > stream->max_pending) {
+            /* The client reads too slowly: let the worker disconnect it. */
+            stream->overflow = true;
+            stream->closed = true;
+            stream_enqueue_locked(stream);
+            open = false;
+        } else if (evbuffer_add(stream->pending, data, len) != 0) {
+            open = false;
+            stream->overflow = true;
+            stream->closed = true;
+            stream_enqueue_locked(stream);
+        } else {
+            stream->pending_bytes += len;
+            stream_enqueue_locked(stream);
+        }
+    }
+    pthread_mutex_unlock(&stream->mutex);
+    return open;
+}
+
+void kp_http_stream_on_close(struct kp_http_stream *stream, void (*on_close)(void *context),
+                             void *context)
+{
+    pthread_mutex_lock(&stream->mutex);
+    stream->on_close = on_close;
+    stream->on_close_context = context;
+    pthread_mutex_unlock(&stream->mutex);
+}
+
+void kp_http_stream_end(struct kp_http_stream *stream)
+{
+    pthread_mutex_lock(&stream->mutex);
+    if (stream->end_requested) {
+        pthread_mutex_unlock(&stream->mutex);
+        kp_log_error("http: kp_http_stream_end called twice on one stream");
+        return;
+    }
+    stream->end_requested = true;
+    if (!stream->closed) {
+        stream_enqueue_locked(stream);
+    }
+    /* An on_close already under way on another thread finishes first: after end returns,
+     * on_close has run or never will (the caller must not hold a lock on_close takes). From
+     * inside on_close itself, end does not wait. */
+    while (stream->on_close_running && !pthread_equal(stream->on_close_thread, pthread_self())) {
+        pthread_cond_wait(&stream->on_close_done, &stream->mutex);
+    }
+    bool last = --stream->refs == 0;
+    pthread_mutex_unlock(&stream->mutex);
+    if (last) {
+        stream_free(stream);
+    }
+}
+
+/* ------------------------------------------------------------------ workers */
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *worker = arg;
+    if (worker->bound != NULL) {
+        evconnlistener_enable(evhttp_bound_socket_get_listener(worker->bound));
+    }
+}
+
+/* accept(2) failed with something libevent does not retry (EMFILE, ENFILE, ENOBUFS...). The
+ * pending connection stays in the backlog, so the listener would spin: pause it. */
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    struct worker *worker = arg;
+    int error = EVUTIL_SOCKET_ERROR();
+    kp_log_warn("http: accept failed: %s; pausing accepts for %d ms", strerror(error),
+                ACCEPT_RETRY_MS);
+    evconnlistener_disable(listener);
+    struct timeval retry = {0, ACCEPT_RETRY_MS * 1000};
+    evtimer_add(worker->accept_retry, &retry);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *worker = arg;
+    event_base_loopbreak(worker->base);
+}
+
+/* Stop, on the worker: no more accepts; what producers queued goes out; every open stream is
+ * closed (on_close) and ended with its terminating chunk; then a short grace period lets those
+ * chunks reach the clients before evhttp_free closes every connection. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *worker = arg;
+    ERR_clear_error();
+    worker->stopping = true;
+    if (worker->bound != NULL) {
+        evhttp_del_accept_socket(worker->http, worker->bound);
+        worker->bound = NULL;
+    }
+    evtimer_del(worker->accept_retry);
+    worker_process_queue(worker);
+    struct kp_http_stream *stream = worker->open_streams;
+    while (stream != NULL) {
+        struct kp_http_stream *next = stream->open_next;
+        stream_close(stream);
+        if (!stream->end_sent && stream->conn != NULL && stream->conn->state != CONN_DROPPING) {
+            stream->flushing = true;
+            worker->flushing++;
+            stream_send_end(stream);
+        }
+        stream = next;
+    }
+    if (worker->flushing > 0) {
+        struct timeval grace = {STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000};
+        evtimer_add(worker->grace, &grace);
+    } else {
+        event_base_loopbreak(worker->base);
+    }
+}
+
+/* After the loop: close every connection, release what producers still had queued. */
+static void worker_teardown(struct worker *worker)
+{
+    if (worker->grace != NULL) {
+        evtimer_del(worker->grace);
+    }
+    if (worker->accept_retry != NULL) {
+        evtimer_del(worker->accept_retry);
+    }
+    if (worker->http != NULL) {
+        evhttp_free(worker->http); /* close callbacks run for live connections */
+        worker->http = NULL;
+        worker->bound = NULL;
+    }
+    /* libevent holds a reference on a bufferevent while one of its deferred callbacks is
+     * pending, and event_base_free cancels such callbacks without running them, so the
+     * reference is never dropped and the connection (bufferevent, SSL, conn) leaks. The loop
+     * was broken out of with callbacks still queued: run them, and the finalizers they lead
+     * to, before freeing the base. */
+    for (int round = 0; worker->base != NULL && round < 100; round++) {
+        if (event_base_get_num_events(worker->base, EVENT_BASE_COUNT_ACTIVE) == 0) {
+            break;
+        }
+        event_base_loop(worker->base, EVLOOP_NONBLOCK);
+    }
+    struct kp_http_stream *stream = worker_take_queue(worker);
+    while (stream != NULL) {
+        struct kp_http_stream *next = stream->queue_next;
+        pthread_mutex_lock(&stream->mutex);
+        stream->queued = false;
+        pthread_mutex_unlock(&stream->mutex);
+        stream_release(stream);
+        stream = next;
+    }
+    if (worker->wake != NULL) {
+        event_free(worker->wake);
+    }
+    if (worker->stop != NULL) {
+        event_free(worker->stop);
+    }
+    if (worker->grace != NULL) {
+        event_free(worker->grace);
+    }
+    if (worker->accept_retry != NULL) {
+        event_free(worker->accept_retry);
+    }
+    worker->wake = worker->stop = worker->grace = worker->accept_retry = NULL;
+    if (worker->base != NULL) {
+        event_base_free(worker->base); /* runs libevent's finalizers: the last conn_free */
+        worker->base = NULL;
+    }
+    if (worker->scratch != NULL) {
+        evbuffer_free(worker->scratch);
+        worker->scratch = NULL;
+    }
+    if (worker->listen_fd >= 0) {
+        close(worker->listen_fd);
+        worker->listen_fd = -1;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *worker = arg;
+    event_base_loop(worker->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    worker_teardown(worker);
+    return NULL;
+}
+
+/* A listening socket on the address; port 0 lets the kernel pick (the first worker's). */
+static enum kp_result open_listener(const struct sockaddr *addr, socklen_t addr_len,
+                                    const char *address, int port, evutil_socket_t *out,
+                                    int *bound_port, struct kp_error *err)
+{
+    struct sockaddr_storage bind_addr;
+    memcpy(&bind_addr, addr, addr_len);
+    if (bind_addr.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&bind_addr)->sin_port = htons((uint16_t)port);
+    } else {
+        ((struct sockaddr_in6 *)&bind_addr)->sin6_port = htons((uint16_t)port);
+    }
+    int fd = socket(bind_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return kp_error_errno(err, errno, "cannot create a socket for %s", address);
+    }
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+        int saved = errno;
+        close(fd);
+        return kp_error_errno(err, saved, "cannot set SO_REUSEPORT on %s", address);
+    }
+    if (bind(fd, (struct sockaddr *)&bind_addr, addr_len) != 0) {
+        int saved = errno;
+        close(fd);
+        enum kp_result code = saved == EADDRNOTAVAIL ? KP_ERR_INVALID : KP_ERR_IO;
+        return kp_error_set(err, code, "cannot listen on %s port %d: %s", address, port,
+                            strerror(saved));
+    }
+    if (listen(fd, LISTEN_BACKLOG) != 0) {
+        int saved = errno;
+        close(fd);
+        return kp_error_set(err, KP_ERR_IO, "cannot listen on %s port %d: %s", address, port,
+                            strerror(saved));
+    }
+    struct sockaddr_storage got;
+    socklen_t got_len = sizeof(got);
+    if (getsockname(fd, (struct sockaddr *)&got, &got_len) != 0) {
+        int saved = errno;
+        close(fd);
+        return kp_error_errno(err, saved, "getsockname on %s", address);
+    }
+    *bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                                 : ((struct sockaddr_in6 *)&got)->sin6_port);
+    *out = fd;
+    return KP_OK;
+}
+
+static enum kp_result worker_init(struct worker *worker, evutil_socket_t listen_fd,
+                                  struct kp_error *err)
+{
+    const struct kp_http_limits *limits = &worker->server->limits;
+    worker->listen_fd = listen_fd;
+    if (pthread_mutex_init(&worker->queue_mutex, NULL) != 0) {
+        return kp_error_set(err, KP_ERR_IO, "cannot create a mutex");
+    }
+    worker->queue_mutex_ready = true;
+    worker->base = event_base_new();
+    worker->scratch = evbuffer_new();
+    if (worker->base == NULL || worker->scratch == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "cannot create an event loop");
+    }
+    worker->http = evhttp_new(worker->base);
+    worker->wake = event_new(worker->base, -1, EV_PERSIST, on_wake, worker);
+    worker->stop = event_new(worker->base, -1, 0, on_stop, worker);
+    worker->grace = evtimer_new(worker->base, on_grace, worker);
+    worker->accept_retry = evtimer_new(worker->base, on_accept_retry, worker);
+    if (worker->http == NULL || worker->wake == NULL || worker->stop == NULL ||
+        worker->grace == NULL || worker->accept_retry == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "cannot create the HTTP server (out of memory)");
+    }
+    evhttp_set_max_headers_size(worker->http, (ev_ssize_t)limits->max_header_bytes);
+    evhttp_set_max_body_size(worker->http, (ev_ssize_t)limits->max_body_bytes);
+    evhttp_set_timeout(worker->http, limits->read_timeout_s);
+    evhttp_set_allowed_methods(worker->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                                 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_default_content_type(worker->http, NULL);
+    /* Read (and discard) an oversized body up to its Content-Length before answering 413, so
+     * a client still sending sees the answer rather than a reset (closing a socket with unread
+     * data sends RST, which can destroy the 413 in flight). Bounded by the read deadline.
+     * The price: "Expect: 100-continue" with an oversized Content-Length is not answered at
+     * once - libevent waits for the body, which clients send after their expect timeout (curl
+     * 1 s, Go's ExpectContinueTimeout), then answers 413; see docs/net.md. */
+    evhttp_set_flags(worker->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_bevcb(worker->http, make_bev, worker);
+    evhttp_set_gencb(worker->http, on_request, worker);
+
+    struct evconnlistener *listener = evconnlistener_new(
+        worker->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
+    if (listener == NULL) {
+        return kp_error_set(err, KP_ERR_IO, "cannot create a listener");
+    }
+    worker->listen_fd = -1; /* the listener owns it now */
+    worker->bound = evhttp_bind_listener(worker->http, listener);
+    if (worker->bound == NULL) {
+        evconnlistener_free(listener);
+        return kp_error_set(err, KP_ERR_IO, "cannot bind the listener");
+    }
+    evconnlistener_set_error_cb(listener, on_accept_error);
+    return KP_OK;
+}
+
+static void server_free(struct kp_http_server *server)
+{
+    for (int i = 0; i < server->worker_count; i++) {
+        struct worker *worker = &server->workers[i];
+        if (worker->thread_started) {
+            event_active(worker->stop, EV_READ, 0);
+        }
+    }
+    for (int i = 0; i < server->worker_count; i++) {
+        struct worker *worker = &server->workers[i];
+        if (worker->thread_started) {
+            pthread_join(worker->thread, NULL);
+        } else {
+            worker_teardown(worker);
+        }
+        if (worker->queue_mutex_ready) {
+            pthread_mutex_destroy(&worker->queue_mutex);
+        }
+    }
+    free(server->workers);
+    SSL_CTX_free(server->ssl_ctx);
+    pthread_mutex_destroy(&server->ctx_mutex);
+    free(server);
+}
+
+/* Go raises the soft descriptor limit to the hard one at start-up; so do we, when the soft
+ * limit cannot hold max_connections. */
+static void raise_fd_limit(int max_connections)
+{
+    struct rlimit limit;
+    rlim_t wanted = (rlim_t)max_connections + 256;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) {
+        return;
+    }
+    rlim_t target =
+        limit.rlim_max == RLIM_INFINITY || limit.rlim_max > wanted ? wanted : limit.rlim_max;
+    if (target > limit.rlim_cur) {
+        limit.rlim_cur = target;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    if (limit.rlim_cur < wanted) {
+        kp_log_warn("http: the descriptor limit (%llu) is below max_connections (%d); accepts "
+                    "will fail before the limit is reached",
+                    (unsigned long long)limit.rlim_cur, max_connections);
+    }
+}
+
+static void apply_defaults(struct kp_http_limits *limits)
+{
+    struct kp_http_limits defaults;
+    kp_http_limits_default(&defaults);
+    if (limits->max_header_bytes == 0) {
+        limits->max_header_bytes = defaults.max_header_bytes;
+    }
+    if (limits->max_body_bytes == 0) {
+        limits->max_body_bytes = defaults.max_body_bytes;
+    }
+    if (limits->max_connections <= 0) {
+        limits->max_connections = defaults.max_connections;
+    }
+    if (limits->read_timeout_s <= 0) {
+        limits->read_timeout_s = defaults.read_timeout_s;
+    }
+    if (limits->idle_timeout_s <= 0) {
+        limits->idle_timeout_s = defaults.idle_timeout_s;
+    }
+    if (limits->max_stream_buffer_bytes == 0) {
+        limits->max_stream_buffer_bytes = defaults.max_stream_buffer_bytes;
+    }
+}
+
+enum kp_result kp_http_server_start(const struct kp_http_server_config *config,
+                                    struct kp_http_server **out, struct kp_error *err)
+{
+    enum kp_result result = KP_OK;
+    struct kp_http_server *server = NULL;
+    struct addrinfo *address = NULL;
+    *out = NULL;
+
+    const char *bind_address = config->bind_address != NULL ? config->bind_address : "0.0.0.0";
+    if (config->ssl_ctx == NULL || config->handler == NULL) {
+        return kp_error_set(err, KP_ERR_INVALID, "HTTPS server: no TLS context or no handler");
+    }
+    if (config->port < 0 || config->port > 65535) {
+        return kp_error_set(err, KP_ERR_INVALID, "invalid port %d", config->port);
+    }
+    pthread_once(&global_once, global_init);
+    if (!global_ok) {
+        return kp_error_set(err, KP_ERR_INTERNAL, "cannot initialise libevent threading");
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    int status = getaddrinfo(bind_address, NULL, &hints, &address);
+    if (status != 0 || address == NULL) {
+        return kp_error_set(err, KP_ERR_INVALID, "invalid bind address '%s': %s", bind_address,
+                            status != 0 ? gai_strerror(status) : "no address");
+    }
+
+    server = calloc(1, sizeof(*server));
+    if (server == NULL) {
+        freeaddrinfo(address);
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    server->limits = config->limits;
+    apply_defaults(&server->limits);
+    server->handler = config->handler;
+    server->handler_context = config->handler_context;
+    pthread_mutex_init(&server->ctx_mutex, NULL);
+    SSL_CTX_up_ref(config->ssl_ctx);
+    server->ssl_ctx = config->ssl_ctx;
+    atomic_init(&server->connections, 0);
+    server->read_tv = (struct timeval){server->limits.read_timeout_s, 0};
+    server->idle_tv = (struct timeval){server->limits.idle_timeout_s, 0};
+    /* A client that reads nothing of its response (or stream) for this long is gone. */
+    server->write_tv = (struct timeval){server->limits.read_timeout_s, 0};
+
+    int threads = config->threads;
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus > 0 ? (int)cpus : 1;
+    }
+    if (threads > MAX_WORKERS) {
+        threads = MAX_WORKERS;
+    }
+    server->workers = calloc((size_t)threads, sizeof(*server->workers));
+    if (server->workers == NULL) {
+        result = kp_error_set(err, KP_ERR_IO, "out of memory");
+        goto fail;
+    }
+    raise_fd_limit(server->limits.max_connections);
+
+    int port = config->port;
+    for (int i = 0; i < threads; i++) {
+        struct worker *worker = &server->workers[i];
+        worker->server = server;
+        worker->index = i;
+        worker->listen_fd = -1;
+        server->worker_count = i + 1;
+        evutil_socket_t fd = -1;
+        int bound_port = 0;
+        result = open_listener(address->ai_addr, address->ai_addrlen, bind_address, port, &fd,
+                               &bound_port, err);
+        if (result != KP_OK) {
+            goto fail;
+        }
+        port = bound_port; /* port 0: the others join the port the first one got */
+        result = worker_init(worker, fd, err);
+        if (result != KP_OK) {
+            goto fail;
+        }
+    }
+    server->port = port;
+
+    /* Workers take no signals: the daemon's main thread handles them, and SIGPIPE from a
+     * write to a closed socket stays pending (write returns EPIPE). */
+    sigset_t all, saved;
+    sigfillset(&all);
+    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof(synchronous) / sizeof(synchronous[0]); i++) {
+        sigdelset(&all, synchronous[i]); /* faults must still kill (and be reported) */
+    }
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    for (int i = 0; i < threads; i++) {
+        struct worker *worker = &server->workers[i];
+        if (pthread_create(&worker->thread, NULL, worker_main, worker) != 0) {
+            pthread_sigmask(SIG_SETMASK, &saved, NULL);
+            result = kp_error_set(err, KP_ERR_IO, "cannot start HTTP worker thread %d", i);
+            goto fail;
+        }
+        worker->thread_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    freeaddrinfo(address);
+    kp_log_debug("http: serving on %s port %d with %d threads", bind_address, port, threads);
+    *out = server;
+    return KP_OK;
+
+fail:
+    freeaddrinfo(address);
+    server_free(server);
+    return result;
+}
+
+int kp_http_server_port(const struct kp_http_server *server)
+{
+    return server->port;
+}
+
+void kp_http_server_stop(struct kp_http_server *server)
+{
+    if (server != NULL) {
+        server_free(server);
+    }
+}
+
+void kp_http_server_set_ssl_ctx(struct kp_http_server *server, SSL_CTX *ssl_ctx)
+{
+    if (ssl_ctx == NULL || !SSL_CTX_up_ref(ssl_ctx)) {
+        return;
+    }
+    pthread_mutex_lock(&server->ctx_mutex);
+    SSL_CTX *old = server->ssl_ctx;
+    server->ssl_ctx = ssl_ctx;
+    pthread_mutex_unlock(&server->ctx_mutex);
+    SSL_CTX_free(old);
+}

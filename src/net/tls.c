@@ -1,0 +1,167 @@
+/*
+ * net/tls.c - the TLS policy of kpki's HTTPS servers (one SSL_CTX, shared by every connection
+ * made from it; a certificate reload builds a new one and swaps it in, see http.c).
+ *
+ * Policy, and where each rule comes from:
+ *  - TLS 1.2 or later; TLS 1.2 only with ECDHE key exchange and AEAD ciphers (what Go's
+ *    crypto/tls, hence kube-apiserver, negotiates with kubectl); TLS 1.3 with OpenSSL's defaults.
+ *  - ALPN: "http/1.1" only. kubectl (Go) offers "h2" then "http/1.1" and falls back; a client
+ *    offering ALPN without http/1.1 gets the fatal no_application_protocol alert (RFC 7301 §3.2).
+ *    A client offering no ALPN at all is served HTTP/1.1.
+ *  - Client certificates are requested (SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT) and never
+ *    judged here: the verify callback accepts everything and the chain the client presented is
+ *    handed to the request handler, whose authenticator decides (kube-apiserver's
+ *    RequestClientCert + x509 authenticator split). The CertificateRequest names no CAs.
+ *  - No compression (CRIME), no renegotiation (client-initiated renegotiation is a DoS lever and
+ *    would change the peer mid-connection), a session id context (required by OpenSSL to resume
+ *    sessions when peer verification is on).
+ *  - No stateless session tickets: OpenSSL serialises only the leaf into a ticket, so a resumed
+ *    connection would lose the intermediates the client presented. With SSL_OP_NO_TICKET,
+ *    resumption (TLS 1.2 session ids, TLS 1.3 stateful tickets) goes through this context's
+ *    session cache, which keeps the whole chain.
+ *  - Encrypted private keys are refused (never a password prompt on the terminal).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "net/http.h"
+
+/* TLS 1.2 suites: ECDHE + AEAD only (Go's secure default set). TLS 1.3 suites are OpenSSL's
+ * defaults (AES-GCM and ChaCha20-Poly1305), all AEAD. */
+static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+/* The one protocol we speak, in ALPN wire format (length-prefixed). */
+static const unsigned char ALPN_HTTP11[] = "\x08http/1.1";
+
+static const unsigned char SESSION_ID_CONTEXT[] = "kpki-https";
+
+/* Record, never judge: the handler's authenticator verifies the chain (see the file comment). */
+static int accept_any_client_chain(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    (void)store;
+    return 1;
+}
+
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_len,
+                       const unsigned char *client_protocols, unsigned int client_len, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    unsigned char *selected = NULL;
+    unsigned char selected_len = 0;
+    int status = SSL_select_next_proto(&selected, &selected_len, ALPN_HTTP11,
+                                       sizeof(ALPN_HTTP11) - 1, client_protocols, client_len);
+    if (status != OPENSSL_NPN_NEGOTIATED) {
+        /* RFC 7301 §3.2: no protocol in common is a fatal no_application_protocol alert. */
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    *out = selected;
+    *out_len = selected_len;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* Called by OpenSSL when a PEM key is encrypted: refuse instead of prompting on the terminal. */
+static int refuse_password(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return -1;
+}
+
+/* OpenSSL's own messages for an unreadable file are poor ("system lib"); check first so the
+ * error names the file and says why, with the usual errno kinds (absent -> not found ...). */
+static enum kp_result check_readable(const char *what, const char *path, struct kp_error *err)
+{
+    if (path == NULL || path[0] == '\0') {
+        return kp_error_set(err, KP_ERR_INVALID, "no %s file given", what);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        return kp_error_errno(err, errno, "cannot read %s '%s'", what, path);
+    }
+    close(fd);
+    return KP_OK;
+}
+
+enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file, SSL_CTX **ctx,
+                                     struct kp_error *err)
+{
+    enum kp_result result = KP_OK;
+    SSL_CTX *server_ctx = NULL;
+    *ctx = NULL;
+
+    result = check_readable("certificate chain", cert_file, err);
+    if (result != KP_OK) {
+        goto cleanup;
+    }
+    result = check_readable("private key", key_file, err);
+    if (result != KP_OK) {
+        goto cleanup;
+    }
+
+    ERR_clear_error();
+    server_ctx = SSL_CTX_new(TLS_server_method());
+    if (server_ctx == NULL) {
+        result = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot create a TLS server context");
+        goto cleanup;
+    }
+    if (SSL_CTX_set_min_proto_version(server_ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(server_ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_session_id_context(server_ctx, SESSION_ID_CONTEXT,
+                                       sizeof(SESSION_ID_CONTEXT) - 1) != 1) {
+        result = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot set the TLS policy");
+        goto cleanup;
+    }
+    SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                        SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Idle connections (watches, kubelets) give their record buffers back. */
+    SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, accept_any_client_chain);
+    SSL_CTX_set_alpn_select_cb(server_ctx, select_alpn, NULL);
+    SSL_CTX_set_default_passwd_cb(server_ctx, refuse_password);
+
+    if (SSL_CTX_use_certificate_chain_file(server_ctx, cert_file) != 1) {
+        result = kp_error_openssl(err, KP_ERR_INVALID, "cannot load the certificate chain '%s'",
+                                  cert_file);
+        goto cleanup;
+    }
+    if (SSL_CTX_use_PrivateKey_file(server_ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        unsigned long code = ERR_peek_last_error();
+        if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
+            ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            result = kp_error_set(err, KP_ERR_INVALID,
+                                  "the key '%s' does not match the certificate in '%s'", key_file,
+                                  cert_file);
+        } else {
+            result =
+                kp_error_openssl(err, KP_ERR_INVALID,
+                                 "cannot load the private key '%s' (PEM, unencrypted)", key_file);
+        }
+        goto cleanup;
+    }
+    if (SSL_CTX_check_private_key(server_ctx) != 1) {
+        result = kp_error_openssl(err, KP_ERR_INVALID,
+                                  "the key '%s' does not match the certificate in '%s'", key_file,
+                                  cert_file);
+        goto cleanup;
+    }
+
+    *ctx = server_ctx;
+    server_ctx = NULL;
+
+cleanup:
+    SSL_CTX_free(server_ctx);
+    return result;
+}
