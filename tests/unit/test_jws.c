@@ -50,8 +50,10 @@ static char *b64url(const void *data, size_t len)
     return out;
 }
 
-/* Decodes base64url (kp_jwt_base64url_decode is tested in test_jwt). Free with free(). */
-static unsigned char *unb64url(const char *text, size_t len, size_t *out_len)
+/* Decodes base64url (kp_jwt_base64url_decode is tested in test_jwt). Free with free().
+ * noinline: once inlined, GCC 12's -Wdangling-pointer mistakes the returned buffer for the
+ * local variable whose address was passed to the decoder. */
+__attribute__((noinline)) static unsigned char *unb64url(const char *text, size_t len, size_t *out_len)
 {
     unsigned char *out = NULL;
     struct kp_error err;
