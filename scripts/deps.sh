@@ -6,7 +6,7 @@
 #   scripts/deps.sh [build|test]     (default: test, which includes build)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev openssl)
+build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler openssl)
 test_pkgs=(libcmocka-dev etcd-server etcd-client curl python3 util-linux)
 
 want=("${build_pkgs[@]}")

@@ -182,6 +182,11 @@ struct kp_request_info {
     size_t part_count;
 };
 
+enum kp_encoding {
+    KP_ENCODING_JSON,
+    KP_ENCODING_PROTOBUF, /* application/vnd.kubernetes.protobuf */
+};
+
 struct kp_call {
     struct kp_api *api;
     struct kp_http_request *http;
@@ -194,7 +199,9 @@ struct kp_call {
     struct kp_selector label_selector;
     struct kp_selector field_selector;
     bool has_label_selector, has_field_selector;
-    bool want_table;        /* Accept asks for as=Table */
+    bool want_table;        /* Accept asks for as=Table (JSON) */
+    enum kp_encoding encoding; /* of responses, from Accept (codec.c) */
+    bool accepts_json;      /* a JSON answer is acceptable too (protobuf falls back to it) */
     int64_t now;
     bool responded;
 };
@@ -206,10 +213,23 @@ KP_MUST_CHECK enum kp_result kp_request_info_parse(const char *method, const cha
                                                    struct kp_error *err);
 void kp_request_info_wipe(struct kp_request_info *info);
 
+/* ---- encodings (codec.c) ---- */
+
+/* Chooses the response encoding from Accept (call->encoding, want_table, accepts_json). False
+ * after answering 406 when a resource request accepts nothing kpki sends. */
+bool kp_call_negotiate(struct kp_call *call);
+/* The request body as an object, in JSON or protobuf by Content-Type (none: JSON); protobuf
+ * fields kpki does not know become Warning headers. New reference, or NULL after answering
+ * (415 for another media type, 400 for a body that does not decode or is not an object; an
+ * empty body is 400 unless empty_ok, which returns NULL without answering). */
+json_t *kp_call_read_object(struct kp_call *call, bool empty_ok);
+/* Sends an object (borrowed) with status: protobuf when negotiated and the object's kind has
+ * a message (JSON when it has fields the message cannot carry and the client takes JSON),
+ * else JSON. */
+void kp_call_json(struct kp_call *call, int status, const json_t *body);
+
 /* ---- responses (respond.c) ---- */
 
-/* Sends a JSON document (borrowed) with status. */
-void kp_call_json(struct kp_call *call, int status, const json_t *body);
 /* Sends doc (stolen) with 200, or the generic 404 when doc is NULL (discovery, OpenAPI). */
 void kp_call_document(struct kp_call *call, json_t *doc);
 /* Sends a Status error. reason: "NotFound", ...; details_kind: the resource ("secrets"). */

@@ -9,21 +9,6 @@
 #include "api/api.h"
 #include "core/log.h"
 
-void kp_call_json(struct kp_call *call, int status, const json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (!text) {
-        static const char oom[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                                  "\"status\":\"Failure\",\"message\":\"out of memory\","
-                                  "\"reason\":\"InternalError\",\"code\":500}";
-        kp_http_respond(call->http, 500, "application/json", oom, sizeof(oom) - 1);
-    } else {
-        kp_http_respond(call->http, status, "application/json", text, strlen(text));
-        free(text);
-    }
-    call->responded = true;
-}
-
 void kp_call_document(struct kp_call *call, json_t *doc)
 {
     if (!doc) {

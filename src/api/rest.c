@@ -28,46 +28,6 @@ static bool content_type_is(const char *type, const char *wanted)
     return strncmp(type, wanted, n) == 0 && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
-static void unsupported_media(struct kp_call *call, const char *type)
-{
-    char message[512];
-    snprintf(message, sizeof(message),
-             "the body of the request was in an unknown format - accepted media types include: "
-             "application/json (got %.100s)",
-             type);
-    kp_call_status(call, 415, "UnsupportedMediaType", message, NULL, NULL, NULL);
-}
-
-/* Parses the body as a JSON object (new reference), or answers the call and returns NULL. */
-static json_t *read_json_body(struct kp_call *call, bool check_type)
-{
-    const char *type = kp_http_header(call->http, "Content-Type");
-    if (check_type && type && !content_type_is(type, "application/json")) {
-        unsupported_media(call, type);
-        return NULL;
-    }
-    size_t len = 0;
-    const char *body = kp_http_body(call->http, &len);
-    json_error_t jerr;
-    json_t *object = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (!object) {
-        char message[400];
-        if (!len)
-            snprintf(message, sizeof(message), "the request body is empty");
-        else
-            snprintf(message, sizeof(message), "json parse error at line %d column %d: %s",
-                     jerr.line, jerr.column, jerr.text);
-        kp_call_bad_request(call, message);
-        return NULL;
-    }
-    if (!json_is_object(object)) {
-        json_decref(object);
-        kp_call_bad_request(call, "the request body is not a JSON object");
-        return NULL;
-    }
-    return object;
-}
-
 /* The body's apiVersion and kind, when present, must be the resource's (or the
  * subresource's); absent ones are filled in. */
 static bool check_type_meta(struct kp_call *call, json_t *object, const char *api_version,
@@ -455,7 +415,7 @@ static bool prepare_metadata(struct kp_call *call, json_t *object)
 
 static void handle_create(struct kp_call *call)
 {
-    json_t *object = read_json_body(call, true);
+    json_t *object = kp_call_read_object(call, false);
     char api_version[128];
     if (!object)
         return;
@@ -651,7 +611,7 @@ static bool body_names_match(struct kp_call *call, json_t *body)
 
 static void handle_update(struct kp_call *call, bool status_only)
 {
-    json_t *body = read_json_body(call, true);
+    json_t *body = kp_call_read_object(call, false);
     char api_version[128];
     if (!body)
         return;
@@ -791,16 +751,10 @@ static bool read_delete_options(struct kp_call *call, struct delete_options *opt
 {
     memset(opts, 0, sizeof(*opts));
     opts->grace = -1;
-    size_t len = 0;
-    const char *body = kp_http_body(call->http, &len);
-    if (body && len) {
-        opts->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(opts->body)) {
-            json_decref(opts->body);
-            opts->body = NULL;
-            kp_call_bad_request(call, "the DeleteOptions body is not a JSON object");
-            return false;
-        }
+    opts->body = kp_call_read_object(call, true); /* JSON or protobuf DeleteOptions */
+    if (call->responded)
+        return false;
+    if (opts->body) {
         const json_t *grace = json_object_get(opts->body, "gracePeriodSeconds");
         if (json_is_integer(grace))
             opts->grace = json_integer_value(grace);

@@ -24,24 +24,9 @@
 /* Reads the body as a JSON object of the given kind; answers and returns NULL otherwise. */
 static json_t *review_body(struct kp_call *call, const char *api_version, const char *kind)
 {
-    const char *type = kp_http_header(call->http, "Content-Type");
-    if (type && strncmp(type, "application/json", 16) != 0) {
-        char message[300];
-        snprintf(message, sizeof(message),
-                 "the body of the request was in an unknown format - accepted media types "
-                 "include: application/json (got %.100s)",
-                 type);
-        kp_call_status(call, 415, "UnsupportedMediaType", message, NULL, NULL, NULL);
+    json_t *object = kp_call_read_object(call, false);
+    if (!object)
         return NULL;
-    }
-    size_t len = 0;
-    const char *body = kp_http_body(call->http, &len);
-    json_t *object = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (!json_is_object(object)) {
-        json_decref(object);
-        kp_call_bad_request(call, "the request body must be a JSON object");
-        return NULL;
-    }
     const char *av = json_string_value(json_object_get(object, "apiVersion"));
     const char *k = json_string_value(json_object_get(object, "kind"));
     if ((av && *av && strcmp(av, api_version) != 0) || (k && *k && strcmp(k, kind) != 0)) {

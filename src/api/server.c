@@ -283,26 +283,6 @@ static enum kp_result start_internal_watch(struct kp_api *api, struct kp_error *
 
 /* ---- the pipeline ---- */
 
-static bool accept_has(const char *accept, const char *needle)
-{
-    return accept && strstr(accept, needle) != NULL;
-}
-
-/* False (after answering 406) when the client accepts nothing kpki can send. */
-static bool negotiate(struct kp_call *call)
-{
-    const char *accept = kp_http_header(call->http, "Accept");
-    call->want_table = accept_has(accept, "as=Table") && accept_has(accept, "g=meta.k8s.io");
-    if (!accept || !*accept || accept_has(accept, "json") || accept_has(accept, "*/*") ||
-        !call->info.resource_request)
-        return true;
-    kp_call_status(call, 406, "NotAcceptable",
-                   "only the following media types are accepted: application/json, "
-                   "application/json;as=Table;v=v1;g=meta.k8s.io",
-                   NULL, NULL, NULL);
-    return false;
-}
-
 static bool parse_selectors(struct kp_call *call)
 {
     const char *label = kp_http_query(call->http, "labelSelector");
@@ -572,7 +552,7 @@ static void handler(void *context, struct kp_http_request *request)
             kp_call_method_not_allowed(&call);
         else
             kp_call_error(&call, rc, err.message);
-    } else if (authenticate(&call) && negotiate(&call) && parse_selectors(&call) &&
+    } else if (authenticate(&call) && kp_call_negotiate(&call) && parse_selectors(&call) &&
                impersonate(&call) && authorize(&call)) {
         if (call.info.resource_request)
             route_resource(&call);

@@ -26,6 +26,7 @@
 
 #include "api/api.h"
 #include "core/log.h"
+#include "proto/proto.h"
 
 #define BOOKMARK_INTERVAL 60
 #define COMPACT_INTERVAL 300
@@ -40,6 +41,8 @@ struct kp_watch_entry {
     struct kp_selector label, field;
     bool has_label, has_field;
     bool table;
+    bool protobuf;              /* length-prefixed WatchEvent frames instead of JSON lines */
+    bool dropped_logged;        /* a protobuf event left fields out (logged once) */
     bool bookmarks;
     bool columns_sent;          /* Table column definitions go in the first event only */
     int64_t deadline;           /* monotonic seconds */
@@ -87,6 +90,29 @@ static json_t *typed_object(const struct kp_resource *resource, json_t *object)
     return object;
 }
 
+/* Sends one protobuf watch frame (object borrowed). Caller holds send_lock. */
+static void send_frame(struct kp_watch_entry *w, const char *type, const json_t *object)
+{
+    struct kp_strlist dropped = {0};
+    struct kp_error err;
+    unsigned char *frame = NULL;
+    size_t len = 0;
+    if (kp_proto_watch_frame(type, object, &frame, &len, &dropped, &err) != KP_OK) {
+        kp_log_warn("watch %s: %s; closing the stream", w->resource->plural, err.message);
+        atomic_store(&w->gone, true);
+    } else {
+        if (dropped.count && !w->dropped_logged) {
+            kp_log_warn("watch %s (protobuf): an event left out %s", w->resource->plural,
+                        dropped.items[0]);
+            w->dropped_logged = true;
+        }
+        if (!kp_http_stream_send(w->stream, (const char *)frame, len))
+            atomic_store(&w->gone, true);
+    }
+    free(frame);
+    kp_strlist_wipe(&dropped);
+}
+
 /* Sends one event (object borrowed). Caller holds send_lock. */
 static void send_event(struct kp_watch_entry *w, const char *type, json_t *object)
 {
@@ -101,6 +127,11 @@ static void send_event(struct kp_watch_entry *w, const char *type, json_t *objec
             json_object_set_new(table, "columnDefinitions", json_array());
         w->columns_sent = true;
         payload = table;
+    }
+    if (w->protobuf) {
+        send_frame(w, type, payload);
+        json_decref(table);
+        return;
     }
     json_t *event = json_pack("{s:s, s:O}", "type", type, "object", payload);
     char *line = event ? json_dumps(event, JSON_COMPACT) : NULL;
@@ -261,12 +292,15 @@ void kp_watch_handle(struct kp_call *call)
     memset(&call->field_selector, 0, sizeof(call->field_selector));
     call->has_label_selector = call->has_field_selector = false;
     w->table = call->want_table;
+    w->protobuf = call->encoding == KP_ENCODING_PROTOBUF;
     const char *bookmarks = kp_http_query(call->http, "allowWatchBookmarks");
     w->bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
     w->deadline = monotonic_now() + watch_timeout(call);
     w->last_bookmark = monotonic_now();
 
-    w->stream = kp_http_stream_start(call->http, 200, "application/json");
+    w->stream = kp_http_stream_start(call->http, 200,
+                                     w->protobuf ? KP_PROTO_MEDIA_TYPE ";stream=watch"
+                                                 : "application/json");
     call->responded = true;
     if (!w->stream) {
         entry_free(w);

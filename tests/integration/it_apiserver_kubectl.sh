@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The preinstalled kubectl (1.27 and 1.31) against `kpki apiserver` on a kpki tree: the
-# everyday commands with admin.conf, a service account's token, RBAC, watch, the Node
-# authorizer with kubelet.conf, super-admin.conf, bootstrap tokens, and a restart that keeps
-# the data.
+# The preinstalled kubectl (1.27, 1.31, and 1.32 and 1.33, which send typed writes as
+# protobuf) against `kpki apiserver` on a kpki tree: the everyday commands with admin.conf, a
+# service account's token, RBAC, watch, the Node authorizer with kubelet.conf, super-admin.conf,
+# bootstrap tokens, protobuf answers, and a restart that keeps the data.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apiserver_lib.sh"
 
 versions=()
-for v in 1.27 1.31; do
+for v in 1.27 1.31 1.32 1.33; do
     kubectl_bin "$v" >/dev/null && versions+=("$v")
 done
-[ ${#versions[@]} -gt 0 ] || skip "no kubectl 1.27 or 1.31 found"
+[ ${#versions[@]} -gt 0 ] || skip "no kubectl 1.27, 1.31, 1.32 or 1.33 found"
 
 root=$WORK/tree
 init_tree "$root"
@@ -43,6 +43,8 @@ for v in "${versions[@]}"; do
     pass "kubectl $v get --raw /version"
 
     kc "$v" admin.conf get ns >"$WORK/ns.txt"
+    head -1 "$WORK/ns.txt" | grep -Eq '^NAME +STATUS +AGE$' ||
+        { cat "$WORK/ns.txt"; fail "kubectl $v get ns: headers are not upstream's NAME STATUS AGE"; }
     for want in default kube-system kube-public kube-node-lease; do
         grep -q "^$want " "$WORK/ns.txt" || { cat "$WORK/ns.txt"; fail "kubectl $v get ns lacks $want"; }
     done
@@ -111,6 +113,33 @@ PY
     stderr_has "secrets \"s1\" not found"
     pass "kubectl $v delete"
 done
+
+# Protobuf by hand: the answer's media type follows Accept, and bodies in an unknown format or
+# that do not decode are refused with kube-apiserver's statuses.
+curl_admin /api/v1/namespaces/default -H 'Accept: application/vnd.kubernetes.protobuf' \
+    -D "$WORK/headers.txt" -o "$WORK/ns.pb"
+grep -qi '^content-type: application/vnd.kubernetes.protobuf' "$WORK/headers.txt" ||
+    { cat "$WORK/headers.txt"; fail "Accept protobuf: the answer is not protobuf"; }
+[ "$(head -c 4 "$WORK/ns.pb" | od -An -tx1 | tr -d ' \n')" = 6b387300 ] ||
+    fail "Accept protobuf: the body does not start with k8s\\0"
+grep -q Namespace "$WORK/ns.pb" || fail "Accept protobuf: no Namespace kind in the envelope"
+curl_admin /api/v1/namespaces/default -H 'Accept: application/json;q=0.5, application/vnd.kubernetes.protobuf;q=0.9' \
+    -D "$WORK/headers.txt" -o /dev/null
+grep -qi '^content-type: application/vnd.kubernetes.protobuf' "$WORK/headers.txt" ||
+    fail "Accept with q values: protobuf (q=0.9) should win over JSON (q=0.5)"
+curl_admin /api/v1/namespaces/default -H 'Accept: application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io' \
+    -o "$WORK/406.json" -w '%{http_code}' >"$WORK/code.txt"
+[ "$(cat "$WORK/code.txt")" = 406 ] || fail "a protobuf Table is not served: want 406, got $(cat "$WORK/code.txt")"
+curl_admin /api/v1/namespaces -X POST -H 'Content-Type: application/yaml' --data-binary 'x: y' \
+    -o "$WORK/415.json" -w '%{http_code}' >"$WORK/code.txt"
+[ "$(cat "$WORK/code.txt")" = 415 ] && grep -q UnsupportedMediaType "$WORK/415.json" ||
+    fail "a YAML body: want 415 UnsupportedMediaType, got $(cat "$WORK/code.txt")"
+printf 'k8s\0\x0a\xff' | curl_admin /api/v1/namespaces -X POST \
+    -H 'Content-Type: application/vnd.kubernetes.protobuf' --data-binary @- \
+    -o "$WORK/400.json" -w '%{http_code}' >"$WORK/code.txt"
+[ "$(cat "$WORK/code.txt")" = 400 ] && grep -q 'protobuf body could not be decoded' "$WORK/400.json" ||
+    { cat "$WORK/400.json"; fail "a truncated protobuf body: want 400, got $(cat "$WORK/code.txt")"; }
+pass "protobuf answers follow Accept (q values, no protobuf Table); unknown and broken bodies are 415 and 400"
 
 # The Node authorizer: kubelet.conf is node n1.
 v=${versions[-1]}
