@@ -14,10 +14,8 @@ echo "The tree under $root:"
 find "$root" \( -type f -o -type l \) -printf '  %M  %P\t%l\n' | sort -k2 |
     sed 's/\t\(.\)/ -> \1/; s/\t$//'
 
-# kubectl 1.32+ sends typed writes as protobuf, which the API server decodes from the next issue
-# on: suggest the newest kubectl that writes JSON.
 kubectl=kubectl
-for v in 31 30 29 28 27; do
+for v in 33 32 31 30 29 28 27; do
     if [ -x "/usr/lib/google-cloud-sdk/bin/kubectl.1.$v" ]; then
         kubectl=/usr/lib/google-cloud-sdk/bin/kubectl.1.$v
         break

@@ -215,6 +215,13 @@ void kp_request_info_wipe(struct kp_request_info *info);
 
 /* ---- encodings (codec.c) ---- */
 
+/* The encoding for an Accept header (NULL or empty: JSON): the first media type by q value
+ * (ties in the client's order) that kpki sends: JSON (application/json, and the wildcards
+ * application/any and any/any), with as=Table;g=meta.k8s.io;v=v1|v1beta1 for a Table, or the
+ * protobuf type (never as a Table); other as= values are skipped. *accepts_json: a plain JSON
+ * answer is acceptable too. False when nothing is (the outputs are then JSON defaults). */
+bool kp_accept_choose(const char *accept, enum kp_encoding *encoding, bool *table,
+                      bool *accepts_json);
 /* Chooses the response encoding from Accept (call->encoding, want_table, accepts_json). False
  * after answering 406 when a resource request accepts nothing kpki sends. */
 bool kp_call_negotiate(struct kp_call *call);

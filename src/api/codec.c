@@ -101,12 +101,12 @@ static bool choose(const struct media_type *m, enum kp_encoding *encoding, bool 
 
 #define MAX_MEDIA_TYPES 16
 
-bool kp_call_negotiate(struct kp_call *call)
+bool kp_accept_choose(const char *accept, enum kp_encoding *encoding, bool *table,
+                      bool *accepts_json)
 {
-    call->encoding = KP_ENCODING_JSON;
-    call->want_table = false;
-    call->accepts_json = true;
-    const char *accept = kp_http_header(call->http, "Accept");
+    *encoding = KP_ENCODING_JSON;
+    *table = false;
+    *accepts_json = true;
     if (!accept || !*accept)
         return true;
     struct media_type types[MAX_MEDIA_TYPES];
@@ -119,7 +119,7 @@ bool kp_call_negotiate(struct kp_call *call)
             count++;
         p = comma ? comma + 1 : end;
     }
-    /* Highest q first; equal q keep the client's order (a stable pass of insertion sort). */
+    /* Highest q first; equal q keep the client's order (insertion sort is stable). */
     for (size_t i = 1; i < count; i++) {
         struct media_type m = types[i];
         size_t j = i;
@@ -128,23 +128,33 @@ bool kp_call_negotiate(struct kp_call *call)
         types[j] = m;
     }
     bool chosen = false;
-    call->accepts_json = false;
+    *accepts_json = false;
     for (size_t i = 0; i < count; i++) {
-        enum kp_encoding encoding;
-        bool table;
-        if (!choose(&types[i], &encoding, &table))
+        enum kp_encoding this_encoding;
+        bool this_table;
+        if (!choose(&types[i], &this_encoding, &this_table))
             continue;
         if (!chosen) {
-            call->encoding = encoding;
-            call->want_table = table;
+            *encoding = this_encoding;
+            *table = this_table;
             chosen = true;
         }
-        if (encoding == KP_ENCODING_JSON && !table)
-            call->accepts_json = true;
+        if (this_encoding == KP_ENCODING_JSON && !this_table)
+            *accepts_json = true;
     }
-    if (chosen || !call->info.resource_request) {
-        if (!chosen) /* discovery and the like answer JSON whatever was asked */
-            call->accepts_json = true;
+    return chosen;
+}
+
+bool kp_call_negotiate(struct kp_call *call)
+{
+    if (kp_accept_choose(kp_http_header(call->http, "Accept"), &call->encoding,
+                         &call->want_table, &call->accepts_json))
+        return true;
+    if (!call->info.resource_request) {
+        /* discovery and the like answer JSON whatever was asked */
+        call->encoding = KP_ENCODING_JSON;
+        call->want_table = false;
+        call->accepts_json = true;
         return true;
     }
     kp_call_status(call, 406, "NotAcceptable",

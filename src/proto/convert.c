@@ -26,6 +26,9 @@
 
 /* Deep enough for any Kubernetes object; a hostile message nesting deeper is refused. */
 #define MAX_DEPTH 64
+/* The range of Timestamp (and Go's RFC 3339): 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define TIME_MIN_SECONDS (-62135596800LL)
+#define TIME_MAX_SECONDS 253402300799LL
 
 /* ---- wrapper types ---- */
 
@@ -328,6 +331,10 @@ static json_t *wrapper_to_json(struct decoder *d, enum wrapper kind, const Proto
             decode_fail(d, "nanos out of range");
             return NULL;
         }
+        if (seconds < TIME_MIN_SECONDS || seconds > TIME_MAX_SECONDS) {
+            decode_fail(d, "a time outside 0001-01-01 .. 9999-12-31");
+            return NULL;
+        }
         char text[80];
         format_time(seconds, (int32_t)nanos, kind == WRAP_MICROTIME, text, sizeof(text));
         return json_string(text);
@@ -353,6 +360,10 @@ static json_t *wrapper_to_json(struct decoder *d, enum wrapper kind, const Proto
         int64_t type = get_int64(m, "type", &present);
         if (type == 0)
             return json_integer(get_int64(m, "intVal", &present));
+        if (type != 1) {
+            decode_fail(d, "an IntOrString type other than 0 (int) or 1 (string)");
+            return NULL;
+        }
         const char *s = *(char **)field_at(m, field_named(m->descriptor, "strVal"));
         return json_utf8(d, s ? s : "");
     }
@@ -454,6 +465,22 @@ static bool is_zero(const ProtobufCFieldDescriptor *f, const void *p)
     }
 }
 
+/* An absent message value of a map is the message with no fields: {} or a wrapper's empty
+ * form ([] for an ExtraValue). */
+static json_t *empty_message_json(struct decoder *d, const ProtobufCFieldDescriptor *f,
+                                  bool *omit)
+{
+    static const uint8_t nothing[1];
+    ProtobufCMessage *empty = protobuf_c_message_unpack(f->descriptor, NULL, 0, nothing);
+    if (!empty) {
+        kp_error_set(d->err, KP_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    json_t *value = value_to_json(d, f, &empty, omit);
+    protobuf_c_message_free_unpacked(empty, NULL);
+    return value;
+}
+
 static json_t *map_to_json(struct decoder *d, const ProtobufCFieldDescriptor *f,
                            const ProtobufCMessage *m)
 {
@@ -472,7 +499,7 @@ static json_t *map_to_json(struct decoder *d, const ProtobufCFieldDescriptor *f,
         json_t *value = NULL;
         bool omit = false;
         if (value_f->type == PROTOBUF_C_TYPE_MESSAGE && !singular_present(entries[i], value_f))
-            value = json_object(); /* an absent message value is the empty one */
+            value = empty_message_json(d, value_f, &omit);
         else if (value_f->type == PROTOBUF_C_TYPE_STRING &&
                  !singular_present(entries[i], value_f))
             value = json_string("");

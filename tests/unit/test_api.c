@@ -304,6 +304,55 @@ static void test_status_object(void **state)
     json_decref(status);
 }
 
+/* Accept negotiation: q values, as=Table only in JSON, protobuf when preferred, and whether a
+ * JSON answer remains acceptable for the protobuf fallback. */
+static void test_accept(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *accept;
+        bool ok;
+        enum kp_encoding encoding;
+        bool table, json;
+    } cases[] = {
+        {NULL, true, KP_ENCODING_JSON, false, true},
+        {"", true, KP_ENCODING_JSON, false, true},
+        {"application/json", true, KP_ENCODING_JSON, false, true},
+        {"*/*", true, KP_ENCODING_JSON, false, true},
+        {"application/vnd.kubernetes.protobuf,application/json", true, KP_ENCODING_PROTOBUF,
+         false, true},
+        {"application/vnd.kubernetes.protobuf", true, KP_ENCODING_PROTOBUF, false, false},
+        {"Application/VND.Kubernetes.Protobuf ; q=1", true, KP_ENCODING_PROTOBUF, false, false},
+        {"application/json;q=0.5, application/vnd.kubernetes.protobuf;q=0.9", true,
+         KP_ENCODING_PROTOBUF, false, true},
+        {"application/vnd.kubernetes.protobuf;q=0.1, application/json", true, KP_ENCODING_JSON,
+         false, true},
+        {"application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
+         "g=meta.k8s.io,application/json",
+         true, KP_ENCODING_JSON, true, true},
+        {"application/json;as=Table;v=v1;g=meta.k8s.io", true, KP_ENCODING_JSON, true, false},
+        {"application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io", false,
+         KP_ENCODING_JSON, false, false},
+        {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+         true, KP_ENCODING_JSON, false, true},
+        {"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", false, KP_ENCODING_JSON,
+         false, false},
+        {"application/yaml", false, KP_ENCODING_JSON, false, false},
+        {"application/json;q=0", false, KP_ENCODING_JSON, false, false},
+        {"text/html, application/json", true, KP_ENCODING_JSON, false, true},
+        {",,;", false, KP_ENCODING_JSON, false, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum kp_encoding encoding;
+        bool table, json;
+        bool ok = kp_accept_choose(cases[i].accept, &encoding, &table, &json);
+        if (ok != cases[i].ok || encoding != cases[i].encoding || table != cases[i].table ||
+            json != cases[i].json)
+            fail_msg("Accept \"%s\": got ok=%d encoding=%d table=%d json=%d",
+                     cases[i].accept ? cases[i].accept : "(none)", ok, encoding, table, json);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,7 +360,7 @@ int main(void)
         cmocka_unit_test(test_names),         cmocka_unit_test(test_resource_table),
         cmocka_unit_test(test_field_values),  cmocka_unit_test(test_table),
         cmocka_unit_test(test_forbidden_message), cmocka_unit_test(test_object_codec),
-        cmocka_unit_test(test_status_object),
+        cmocka_unit_test(test_status_object), cmocka_unit_test(test_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
