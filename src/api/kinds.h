@@ -13,8 +13,8 @@ extern const struct kp_kind_hooks kp_namespace_hooks, kp_node_hooks, kp_pod_hook
     kp_secret_hooks, kp_configmap_hooks, kp_serviceaccount_hooks, kp_event_hooks,
     kp_lease_hooks, kp_clusterrole_hooks, kp_role_hooks, kp_binding_hooks;
 
-extern const struct kp_column kp_namespace_columns[3], kp_node_columns[5], kp_pod_columns[7],
+extern const struct kp_column kp_namespace_columns[3], kp_node_columns[10], kp_pod_columns[9],
     kp_secret_columns[4], kp_configmap_columns[3], kp_serviceaccount_columns[3],
-    kp_event_columns[5], kp_lease_columns[3], kp_role_columns[2], kp_binding_columns[6];
+    kp_event_columns[10], kp_lease_columns[3], kp_role_columns[2], kp_binding_columns[6];
 
 #endif

@@ -126,12 +126,44 @@ static json_t *node_roles(const json_t *o, int64_t now)
 }
 
 
-const struct kp_column kp_node_columns[5] = {
+/* The first address of a type ("InternalIP", "ExternalIP"), or <none>. */
+static json_t *node_address(const json_t *o, const char *type)
+{
+    size_t i;
+    const json_t *a;
+    json_array_foreach(json_object_get(json_object_get(o, "status"), "addresses"), i, a) {
+        const char *t = json_string_value(json_object_get(a, "type"));
+        const char *address = json_string_value(json_object_get(a, "address"));
+        if (t && address && strcmp(t, type) == 0)
+            return json_string(address);
+    }
+    return json_string("<none>");
+}
+
+static json_t *node_internal_ip(const json_t *o, int64_t now)
+{
+    (void)now;
+    return node_address(o, "InternalIP");
+}
+
+static json_t *node_external_ip(const json_t *o, int64_t now)
+{
+    (void)now;
+    return node_address(o, "ExternalIP");
+}
+
+const struct kp_column kp_node_columns[10] = {
     {"Name", "string", "name", 0, cell_name, NULL, NULL},
     {"Status", "string", "", 0, node_status, NULL, NULL},
     {"Roles", "string", "", 0, node_roles, NULL, NULL},
     {"Age", "string", "", 0, cell_age, NULL, NULL},
     {"Version", "string", "", 0, NULL, "status.nodeInfo.kubeletVersion", ""},
+    {"Internal-IP", "string", "", 1, node_internal_ip, NULL, NULL},
+    {"External-IP", "string", "", 1, node_external_ip, NULL, NULL},
+    {"OS-Image", "string", "", 1, NULL, "status.nodeInfo.osImage", "<unknown>"},
+    {"Kernel-Version", "string", "", 1, NULL, "status.nodeInfo.kernelVersion", "<unknown>"},
+    {"Container-Runtime", "string", "", 1, NULL, "status.nodeInfo.containerRuntimeVersion",
+     "<unknown>"},
 };
 
 /* Pod */
@@ -173,7 +205,30 @@ static json_t *pod_restarts(const json_t *o, int64_t now)
 
 
 
-const struct kp_column kp_pod_columns[7] = {
+/* "<true>/<all>" of the pod's readiness gates, or <none> without any. */
+static json_t *pod_readiness_gates(const json_t *o, int64_t now)
+{
+    (void)now;
+    const json_t *gates = json_object_get(json_object_get(o, "spec"), "readinessGates");
+    if (!json_array_size(gates))
+        return json_string("<none>");
+    size_t ready = 0, i, j;
+    const json_t *gate, *c;
+    json_array_foreach(gates, i, gate) {
+        const char *type = json_string_value(json_object_get(gate, "conditionType"));
+        json_array_foreach(json_object_get(json_object_get(o, "status"), "conditions"), j, c) {
+            const char *ctype = json_string_value(json_object_get(c, "type"));
+            const char *status = json_string_value(json_object_get(c, "status"));
+            if (type && ctype && status && strcmp(type, ctype) == 0 && strcmp(status, "True") == 0)
+                ready++;
+        }
+    }
+    char text[48];
+    snprintf(text, sizeof(text), "%zu/%zu", ready, json_array_size(gates));
+    return json_string(text);
+}
+
+const struct kp_column kp_pod_columns[9] = {
     {"Name", "string", "name", 0, cell_name, NULL, NULL},
     {"Ready", "string", "", 0, pod_ready, NULL, NULL},
     {"Status", "string", "", 0, pod_status, NULL, NULL},
@@ -181,6 +236,8 @@ const struct kp_column kp_pod_columns[7] = {
     {"Age", "string", "", 0, cell_age, NULL, NULL},
     {"IP", "string", "", 1, NULL, "status.podIP", "<none>"},
     {"Node", "string", "", 1, NULL, "spec.nodeName", "<none>"},
+    {"Nominated Node", "string", "", 1, NULL, "status.nominatedNodeName", "<none>"},
+    {"Readiness Gates", "string", "", 1, pod_readiness_gates, NULL, NULL},
 };
 
 /* Secret, ConfigMap, ServiceAccount */
@@ -224,9 +281,11 @@ const struct kp_column kp_serviceaccount_columns[3] = {
 };
 
 /* Event */
-static json_t *event_last_seen(const json_t *o, int64_t now)
+/* The age of the event's field (lastTimestamp, firstTimestamp), else of its eventTime, else of
+ * the object. */
+static json_t *event_age(const json_t *o, const char *field, int64_t now)
 {
-    const char *ts = json_string_value(json_object_get(o, "lastTimestamp"));
+    const char *ts = json_string_value(json_object_get(o, field));
     if (!ts)
         ts = json_string_value(json_object_get(o, "eventTime"));
     int64_t at;
@@ -237,7 +296,10 @@ static json_t *event_last_seen(const json_t *o, int64_t now)
     return json_string(text);
 }
 
-
+static json_t *event_last_seen(const json_t *o, int64_t now)
+{
+    return event_age(o, "lastTimestamp", now);
+}
 
 static json_t *event_object(const json_t *o, int64_t now)
 {
@@ -254,12 +316,49 @@ static json_t *event_object(const json_t *o, int64_t now)
 }
 
 
-const struct kp_column kp_event_columns[5] = {
+/* "component, host" (formatEventSource), or the reporting controller of a new-style event. */
+static json_t *event_source(const json_t *o, int64_t now)
+{
+    (void)now;
+    const json_t *source = json_object_get(o, "source");
+    const char *component = json_string_value(json_object_get(source, "component"));
+    const char *host = json_string_value(json_object_get(source, "host"));
+    if (!component || !*component)
+        component = json_string_value(json_object_get(o, "reportingComponent"));
+    char text[512];
+    snprintf(text, sizeof(text), "%s%s%s", component ? component : "",
+             host && *host ? ", " : "", host && *host ? host : "");
+    return json_string(text);
+}
+
+static json_t *event_first_seen(const json_t *o, int64_t now)
+{
+    return event_age(o, "firstTimestamp", now);
+}
+
+static json_t *event_count(const json_t *o, int64_t now)
+{
+    (void)now;
+    const json_t *count = json_object_get(o, "count");
+    const json_t *series = json_object_get(json_object_get(o, "series"), "count");
+    char text[32];
+    snprintf(text, sizeof(text), "%lld",
+             (long long)(json_is_integer(series) ? json_integer_value(series)
+                                                 : json_integer_value(count)));
+    return json_string(text);
+}
+
+const struct kp_column kp_event_columns[10] = {
     {"Last Seen", "string", "", 0, event_last_seen, NULL, NULL},
     {"Type", "string", "", 0, NULL, "type", ""},
     {"Reason", "string", "", 0, NULL, "reason", ""},
     {"Object", "string", "", 0, event_object, NULL, NULL},
+    {"Subobject", "string", "", 1, NULL, "involvedObject.fieldPath", ""},
+    {"Source", "string", "", 1, event_source, NULL, NULL},
     {"Message", "string", "", 0, NULL, "message", ""},
+    {"First Seen", "string", "", 1, event_first_seen, NULL, NULL},
+    {"Count", "string", "", 1, event_count, NULL, NULL},
+    {"Name", "string", "name", 1, cell_name, NULL, NULL},
 };
 
 /* Lease */

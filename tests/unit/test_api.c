@@ -222,6 +222,54 @@ static void test_table(void **state)
     json_decref(items);
 }
 
+/* The column headers of every served kind, as kube-apiserver's printers name them (wide
+ * columns after "|"), so `kubectl get` prints upstream's headers. */
+static void test_table_headers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *group, *resource, *headers;
+    } cases[] = {
+        {"", "namespaces", "Name Status Age"},
+        {"", "nodes", "Name Status Roles Age Version | Internal-IP External-IP OS-Image "
+                      "Kernel-Version Container-Runtime"},
+        {"", "pods", "Name Ready Status Restarts Age | IP Node Nominated Node Readiness Gates"},
+        {"", "secrets", "Name Type Data Age"},
+        {"", "configmaps", "Name Data Age"},
+        {"", "serviceaccounts", "Name Secrets Age"},
+        {"", "events", "Last Seen Type Reason Object | Subobject Source | Message | First Seen "
+                       "Count Name"},
+        {"coordination.k8s.io", "leases", "Name Holder Age"},
+        {"rbac.authorization.k8s.io", "clusterroles", "Name Created At"},
+        {"rbac.authorization.k8s.io", "roles", "Name Created At"},
+        {"rbac.authorization.k8s.io", "clusterrolebindings",
+         "Name Role Age | Users Groups ServiceAccounts"},
+        {"rbac.authorization.k8s.io", "rolebindings", "Name Role Age | Users Groups ServiceAccounts"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct kp_resource *r = kp_resource_find(cases[i].group, "v1", cases[i].resource);
+        assert_non_null(r);
+        json_t *items = json_array();
+        json_t *table = kp_table_from_items(r, items, "1", NULL, 0);
+        char headers[512] = "";
+        size_t n = 0, c;
+        int priority = 0;
+        json_t *column;
+        json_array_foreach(json_object_get(table, "columnDefinitions"), c, column) {
+            int p = (int)json_integer_value(json_object_get(column, "priority"));
+            n += (size_t)snprintf(headers + n, sizeof(headers) - n, "%s%s%s", n ? " " : "",
+                                  p != priority ? "| " : "",
+                                  json_string_value(json_object_get(column, "name")));
+            priority = p;
+        }
+        if (strcmp(headers, cases[i].headers) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].resource, headers,
+                     cases[i].headers);
+        json_decref(table);
+        json_decref(items);
+    }
+}
+
 static void test_forbidden_message(void **state)
 {
     (void)state;
@@ -361,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_field_values),  cmocka_unit_test(test_table),
         cmocka_unit_test(test_forbidden_message), cmocka_unit_test(test_object_codec),
         cmocka_unit_test(test_status_object), cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_table_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
