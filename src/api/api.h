@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -137,6 +138,7 @@ struct kp_api {
     struct kp_store *store;
     struct kp_authn *authn;
     struct kp_http_server *http;
+    struct kp_metrics *metrics; /* NULL: not recorded (out of memory at start) */
 
     /* Authorization: modes in order. */
     bool mode_node, mode_rbac, mode_always_allow, mode_always_deny;
@@ -212,6 +214,24 @@ KP_MUST_CHECK enum kp_result kp_request_info_parse(const char *method, const cha
                                                    bool watch, struct kp_request_info *info,
                                                    struct kp_error *err);
 void kp_request_info_wipe(struct kp_request_info *info);
+
+/* ---- metrics (metrics.c) ---- */
+
+struct kp_metrics;
+/* NULL when out of memory (the server then runs without recording). now: the start time. */
+struct kp_metrics *kp_metrics_new(int64_t now);
+void kp_metrics_free(struct kp_metrics *metrics); /* NULL is a no-op */
+/* One finished request: its status and how long the handler took (thread-safe, lock-free). */
+void kp_metrics_request(struct kp_metrics *metrics, const struct kp_call *call, int status,
+                        int64_t elapsed_us);
+/* One authentication: method "x509", "requestheader", "serviceaccount", "bootstrap-token",
+ * "anonymous", or for a refusal the credential presented ("x509", "token", "none"); result
+ * "success", "failure" (401) or "error" (could not decide). */
+void kp_metrics_authn(struct kp_metrics *metrics, const char *method, const char *result);
+/* GET /metrics. */
+void kp_metrics_handle(struct kp_call *call);
+/* The client CAs in use now (metrics.c reads their expiry). New stack of new references. */
+STACK_OF(X509) *kp_api_client_cas(struct kp_api *api);
 
 /* ---- encodings (codec.c) ---- */
 

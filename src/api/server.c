@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "core/file.h"
@@ -329,11 +330,17 @@ static bool authenticate(struct kp_call *call)
     struct kp_error err;
     enum kp_result rc =
         kp_authn_request(call->api->authn, &input, call->now, &call->user, &result, &err);
+    /* For a refusal, the credential presented stands for the method. */
+    const char *presented = input.authorization ? "token" : input.peer_chain ? "x509" : "none";
     if (rc != KP_OK) {
+        kp_metrics_authn(call->api->metrics, presented, "error");
         kp_authn_result_wipe(&result);
         kp_call_error(call, rc, err.message);
         return false;
     }
+    kp_metrics_authn(call->api->metrics,
+                     result.outcome == KP_AUTHN_REFUSED ? presented : result.method,
+                     result.outcome == KP_AUTHN_REFUSED ? "failure" : "success");
     if (result.outcome == KP_AUTHN_REFUSED) {
         kp_log_info("401 %s %s from %s: %s", call->method, call->path,
                     kp_http_remote(call->http), result.reason);
@@ -541,6 +548,8 @@ static void handler(void *context, struct kp_http_request *request)
         .path = kp_http_path(request),
         .now = kp_clock_now(api->clock),
     };
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
     const char *watch = kp_http_query(request, "watch");
     bool watching = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
     struct kp_error err;
@@ -561,6 +570,11 @@ static void handler(void *context, struct kp_http_request *request)
     }
     if (!call.responded)
         kp_log_error("%s %s: no response was sent", call.method, call.path);
+    struct timespec ended;
+    clock_gettime(CLOCK_MONOTONIC, &ended);
+    kp_metrics_request(api->metrics, &call, kp_http_response_status(request),
+                       (ended.tv_sec - started.tv_sec) * 1000000 +
+                           (ended.tv_nsec - started.tv_nsec) / 1000);
     kp_log_debug("%s %s user=%s verb=%s", call.method, call.path,
                  call.user.name ? call.user.name : "-", call.info.verb);
     kp_user_wipe(&call.user);
@@ -629,6 +643,8 @@ void kp_nonresource_handle(struct kp_call *call)
         health(call, path + 1);
     } else if (strcmp(path, "/version") == 0 || strcmp(path, "/version/") == 0) {
         version(call);
+    } else if (strcmp(path, "/metrics") == 0) {
+        kp_metrics_handle(call);
     } else if (strcmp(path, "/.well-known/openid-configuration") == 0 ||
                strcmp(path, "/openid/v1/jwks") == 0) {
         const json_t *doc = path[1] == '.' ? call->api->openid : call->api->jwks;
@@ -646,6 +662,11 @@ void kp_nonresource_handle(struct kp_call *call)
     } else {
         not_found_path(call);
     }
+}
+
+STACK_OF(X509) *kp_api_client_cas(struct kp_api *api)
+{
+    return kp_authn_client_cas(api->authn);
 }
 
 /* ---- start and stop ---- */
@@ -705,6 +726,7 @@ static void api_free(struct kp_api *api)
         kp_store_unwatch(api->internal_watch);
     kp_store_close(api->store);
     kp_authn_free(api->authn);
+    kp_metrics_free(api->metrics);
     kp_rbac_unref(api->rbac);
     kp_node_graph_free(api->graph);
     EVP_PKEY_free(api->signing_key);
@@ -758,6 +780,7 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     rc = copy_config(api, config, err);
     api->clock = config->clock ? config->clock : kp_clock_system();
     api->started_at = kp_clock_now(api->clock);
+    api->metrics = kp_metrics_new(api->started_at);
     for (size_t i = 0; rc == KP_OK && i < api->config.service_account_key_files.count; i++)
         rc = load_public_keys(api, api->config.service_account_key_files.items[i], err);
     if (rc == KP_OK)

@@ -1018,3 +1018,17 @@ enum kp_result kp_sa_claims(const struct kp_sa_claims_params *p, json_t **out,
     *out = claims;
     return KP_OK;
 }
+
+STACK_OF(X509) *kp_authn_client_cas(const struct kp_authn *authn)
+{
+    STACK_OF(X509) *copy = sk_X509_new_null();
+    for (int i = 0; copy && authn->client_ca && i < sk_X509_num(authn->client_ca); i++) {
+        X509 *cert = sk_X509_value(authn->client_ca, i);
+        if (X509_up_ref(cert) != 1 || !sk_X509_push(copy, cert)) {
+            X509_free(cert);
+            sk_X509_pop_free(copy, X509_free);
+            return NULL;
+        }
+    }
+    return copy;
+}

@@ -64,6 +64,10 @@ KP_MUST_CHECK enum kp_result kp_authn_new(const struct kp_authn_config *config,
                                           struct kp_authn **authn, struct kp_error *err);
 void kp_authn_free(struct kp_authn *authn); /* NULL is a no-op */
 
+/* The client CA certificates x509 authentication uses (a new stack holding new references:
+ * sk_X509_pop_free(stack, X509_free)); empty when x509 is off, NULL when out of memory. */
+STACK_OF(X509) *kp_authn_client_cas(const struct kp_authn *authn);
+
 /* One request header (borrowed). */
 struct kp_header {
     const char *name;

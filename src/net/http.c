@@ -125,6 +125,7 @@ struct conn {
     struct kp_http_stream *stream;       /* the stream answering the current request, if any */
     bufferevent_data_cb evhttp_write_cb; /* evhttp's own, behind guarded_write_cb */
     char tls_error[160];                 /* why the handshake failed (debug log) */
+    char tls_reason[64];                 /* the same, short, for kp_http_server_stats */
     char remote[INET6_ADDRSTRLEN + 8];
 };
 
@@ -138,6 +139,7 @@ struct query_param {
 struct kp_http_request {
     struct evhttp_request *req; /* libevent's; alive while this is */
     struct conn *conn;
+    int status; /* of the response or stream sent; 0 before */
     const char *method;
     char *path;
     const char *raw_query;
@@ -206,6 +208,11 @@ struct kp_http_server {
     pthread_mutex_t ctx_mutex;
     SSL_CTX *ssl_ctx; /* a reference; under ctx_mutex */
     atomic_int connections;
+    /* Counters for kp_http_server_stats. */
+    atomic_uint_fast64_t accepted, rejected, handshakes, handshake_failures;
+    pthread_mutex_t reasons_mutex;
+    struct kp_http_failure_reason reasons[KP_HTTP_FAILURE_REASONS]; /* under reasons_mutex */
+    size_t reason_count;
     int port;
     int worker_count;
     struct worker *workers;
@@ -457,6 +464,9 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
         fill_remote_from_fd(conn, SSL_get_fd(ssl));
     }
     if (where & SSL_CB_HANDSHAKE_DONE) {
+        if (!conn->handshake_done) {
+            atomic_fetch_add(&conn->worker->server->handshakes, 1);
+        }
         conn->handshake_done = true;
     } else if ((where & SSL_CB_EXIT) && ret <= 0 && conn->tls_error[0] == '\0') {
         /* -1 is also "wants more bytes"; only a failure leaves an error queued (libevent
@@ -464,9 +474,14 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
         unsigned long code = ERR_peek_last_error();
         if (code != 0) {
             ERR_error_string_n(code, conn->tls_error, sizeof(conn->tls_error));
+            const char *reason = ERR_reason_error_string(code);
+            snprintf(conn->tls_reason, sizeof(conn->tls_reason), "%s",
+                     reason != NULL ? reason : "unknown");
         }
     } else if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && conn->tls_error[0] == '\0') {
         snprintf(conn->tls_error, sizeof(conn->tls_error), "sent alert: %s",
+                 SSL_alert_desc_string_long(ret));
+        snprintf(conn->tls_reason, sizeof(conn->tls_reason), "alert %s",
                  SSL_alert_desc_string_long(ret));
     }
 }
@@ -515,6 +530,34 @@ static void guard_write_cb(struct conn *conn)
 
 static void stream_connection_gone(struct kp_http_stream *stream);
 
+/* Counts a failed handshake under its reason; the first KP_HTTP_FAILURE_REASONS - 1 distinct
+ * reasons get their own counter, later ones share "other". */
+static void count_handshake_failure(struct kp_http_server *server, const char *reason)
+{
+    atomic_fetch_add(&server->handshake_failures, 1);
+    pthread_mutex_lock(&server->reasons_mutex);
+    size_t i = 0;
+    while (i < server->reason_count && strcmp(server->reasons[i].reason, reason) != 0) {
+        i++;
+    }
+    if (i == server->reason_count && i >= KP_HTTP_FAILURE_REASONS - 1) {
+        /* the last slot, "other", is shared by every reason beyond the first ones */
+        i = KP_HTTP_FAILURE_REASONS - 1;
+        reason = "other";
+        if (server->reason_count == KP_HTTP_FAILURE_REASONS) {
+            server->reasons[i].count++;
+            pthread_mutex_unlock(&server->reasons_mutex);
+            return;
+        }
+    }
+    if (i == server->reason_count) {
+        snprintf(server->reasons[i].reason, sizeof(server->reasons[i].reason), "%s", reason);
+        server->reason_count++;
+    }
+    server->reasons[i].count++;
+    pthread_mutex_unlock(&server->reasons_mutex);
+}
+
 static void conn_free(struct conn *conn)
 {
     struct kp_http_server *server = conn->worker->server;
@@ -523,6 +566,11 @@ static void conn_free(struct conn *conn)
          * connection it never considered connected); the request is gone with it. */
         conn->stream->end_sent = true;
         stream_connection_gone(conn->stream);
+    }
+    if (!conn->handshake_done && !conn->rejected) {
+        /* No error and no alert: the client went away (or timed out) mid-handshake. */
+        count_handshake_failure(server, conn->tls_reason[0] != '\0' ? conn->tls_reason
+                                                                     : "closed before completion");
     }
     if (!conn->handshake_done && !conn->rejected && kp_log_get_level() >= KP_LOG_DEBUG) {
         kp_log_debug("http: TLS handshake from %s did not complete%s%s",
@@ -571,6 +619,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     conn->worker = worker;
     conn->state = CONN_ACCEPTED;
     conn->rejected = count > server->limits.max_connections;
+    atomic_fetch_add(conn->rejected ? &server->rejected : &server->accepted, 1);
     conn->deadline = evtimer_new(base, on_deadline, conn);
     pthread_mutex_lock(&server->ctx_mutex);
     ssl = SSL_new(server->ssl_ctx); /* holds its own reference on the context */
@@ -1299,7 +1348,13 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
             status = 503;
         }
     }
+    request->status = status;
     evhttp_send_reply(req, status, status_reason(status), NULL);
+}
+
+int kp_http_response_status(const struct kp_http_request *request)
+{
+    return request->status;
 }
 
 /* ------------------------------------------------------------------ streams (public) */
@@ -1352,6 +1407,7 @@ struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int
         evhttp_add_header(headers, "Connection", "close");
     }
     request->streaming = true;
+    request->status = status;
     conn->stream = stream;
     conn->state = CONN_STREAMING;
     stream->open_next = worker->open_streams;
@@ -1693,6 +1749,7 @@ static void server_free(struct kp_http_server *server)
     free(server->workers);
     SSL_CTX_free(server->ssl_ctx);
     pthread_mutex_destroy(&server->ctx_mutex);
+    pthread_mutex_destroy(&server->reasons_mutex);
     free(server);
 }
 
@@ -1780,6 +1837,7 @@ enum kp_result kp_http_server_start(const struct kp_http_server_config *config,
     server->handler = config->handler;
     server->handler_context = config->handler_context;
     pthread_mutex_init(&server->ctx_mutex, NULL);
+    pthread_mutex_init(&server->reasons_mutex, NULL);
     SSL_CTX_up_ref(config->ssl_ctx);
     server->ssl_ctx = config->ssl_ctx;
     atomic_init(&server->connections, 0);
@@ -1877,4 +1935,27 @@ void kp_http_server_set_ssl_ctx(struct kp_http_server *server, SSL_CTX *ssl_ctx)
     server->ssl_ctx = ssl_ctx;
     pthread_mutex_unlock(&server->ctx_mutex);
     SSL_CTX_free(old);
+}
+
+void kp_http_server_stats(struct kp_http_server *server, struct kp_http_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->accepted = atomic_load(&server->accepted);
+    stats->rejected = atomic_load(&server->rejected);
+    stats->open = (uint64_t)atomic_load(&server->connections);
+    stats->handshakes = atomic_load(&server->handshakes);
+    stats->handshake_failures = atomic_load(&server->handshake_failures);
+    pthread_mutex_lock(&server->reasons_mutex);
+    stats->reason_count = server->reason_count;
+    memcpy(stats->reasons, server->reasons, sizeof(stats->reasons));
+    pthread_mutex_unlock(&server->reasons_mutex);
+}
+
+SSL_CTX *kp_http_server_ssl_ctx(struct kp_http_server *server)
+{
+    pthread_mutex_lock(&server->ctx_mutex);
+    SSL_CTX *ctx = server->ssl_ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&server->ctx_mutex);
+    return ctx;
 }

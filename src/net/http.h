@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kpki/error.h"
 
@@ -67,6 +68,32 @@ int kp_http_server_port(const struct kp_http_server *server);
 /* Stops accepting, closes every connection (ending open streams), joins the threads, frees. */
 void kp_http_server_stop(struct kp_http_server *server);
 
+/* How many handshakes failed for one reason: OpenSSL's reason string ("certificate verify
+ * failed", "wrong version number"), "alert <description>" for an alert kpki sent, "closed
+ * before completion" when the client left or timed out, "other" past the first ones. */
+#define KP_HTTP_FAILURE_REASONS 16
+struct kp_http_failure_reason {
+    char reason[64];
+    uint64_t count;
+};
+
+/* Counters since the server started (a snapshot; each is monotonic except open). */
+struct kp_http_stats {
+    uint64_t accepted;           /* connections taken on */
+    uint64_t rejected;           /* dropped at once: over max_connections */
+    uint64_t open;               /* connections now open */
+    uint64_t handshakes;         /* TLS handshakes completed */
+    uint64_t handshake_failures; /* connections that ended before completing one */
+    struct kp_http_failure_reason reasons[KP_HTTP_FAILURE_REASONS];
+    size_t reason_count;
+};
+
+/* Thread-safe. */
+void kp_http_server_stats(struct kp_http_server *server, struct kp_http_stats *stats);
+
+/* The SSL_CTX new connections get now (a new reference: SSL_CTX_free it). Thread-safe. */
+SSL_CTX *kp_http_server_ssl_ctx(struct kp_http_server *server);
+
 /* Replaces the SSL_CTX used for new connections (live ones keep theirs): a certificate reload
  * is a pointer swap. Thread-safe. A reference is taken. */
 void kp_http_server_set_ssl_ctx(struct kp_http_server *server, SSL_CTX *ssl_ctx);
@@ -107,6 +134,9 @@ void kp_http_add_header(struct kp_http_request *request, const char *name, const
 /* Sends the whole response and ends the request. body is copied. */
 void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
                      const char *body, size_t len);
+
+/* The status of the response or stream sent for request, 0 if none yet. */
+int kp_http_response_status(const struct kp_http_request *request);
 
 /* Starts a chunked response (watch). The request ends when the stream is ended. NULL only if
  * the request was already answered, or on allocation failure (a 503 has then been sent). */
