@@ -18,7 +18,7 @@ start_apiserver() {
     APISERVER_PID=$!
     CHILD_PIDS+=("$APISERVER_PID")
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do # up to 30 s: a loaded machine running ASan builds is slow
         [ -s "$WORK/apiserver.port" ] && break
         kill -0 "$APISERVER_PID" 2>/dev/null || { cat "$APISERVER_LOG"; fail "kpki apiserver exited"; }
         sleep 0.1

@@ -102,9 +102,9 @@ PY
     kc "$v" admin.conf get secrets -n "$ns" --watch -o name >"$WORK/watch.txt" 2>&1 &
     watcher=$!
     CHILD_PIDS+=("$watcher")
-    wait_for 10 grep -q secret/s1 "$WORK/watch.txt" || fail "kubectl $v get --watch: no initial list"
+    wait_for 60 grep -q secret/s1 "$WORK/watch.txt" || fail "kubectl $v get --watch: no initial list"
     kc "$v" admin.conf create secret generic s2 -n "$ns" --from-literal=k=v >/dev/null
-    wait_for 10 grep -q secret/s2 "$WORK/watch.txt" || { cat "$WORK/watch.txt"; fail "kubectl $v get --watch missed a create"; }
+    wait_for 60 grep -q secret/s2 "$WORK/watch.txt" || { cat "$WORK/watch.txt"; fail "kubectl $v get --watch missed a create"; }
     kill "$watcher"
     pass "kubectl $v get --watch sees a change made by another command"
 
@@ -139,7 +139,25 @@ printf 'k8s\0\x0a\xff' | curl_admin /api/v1/namespaces -X POST \
     -o "$WORK/400.json" -w '%{http_code}' >"$WORK/code.txt"
 [ "$(cat "$WORK/code.txt")" = 400 ] && grep -q 'protobuf body could not be decoded' "$WORK/400.json" ||
     { cat "$WORK/400.json"; fail "a truncated protobuf body: want 400, got $(cat "$WORK/code.txt")"; }
-pass "protobuf answers follow Accept (q values, no protobuf Table); unknown and broken bodies are 415 and 400"
+curl_admin '/api/v1/namespaces?watch=1&timeoutSeconds=1' -H 'Accept: application/vnd.kubernetes.protobuf' \
+    -D "$WORK/headers.txt" -o "$WORK/watch.pb" --max-time 10
+grep -qi '^content-type: application/vnd.kubernetes.protobuf;stream=watch' "$WORK/headers.txt" ||
+    { cat "$WORK/headers.txt"; fail "a protobuf watch is not application/vnd.kubernetes.protobuf;stream=watch"; }
+"$PYTHON" - "$WORK/watch.pb" <<'PY' || fail "protobuf watch frames"
+import sys
+data = open(sys.argv[1], 'rb').read()
+frames, i = [], 0
+while i < len(data):
+    n = int.from_bytes(data[i:i + 4], 'big')
+    frames.append(data[i + 4:i + 4 + n])
+    i += 4 + n
+assert i == len(data), 'frames do not add up to the body'
+assert len(frames) >= 4, f'{len(frames)} frames, want one ADDED per namespace'
+for f in frames:
+    assert f[:2] == b'\x0a\x05' and f[2:7] == b'ADDED', f[:16]  # WatchEvent.type = "ADDED"
+    assert b'k8s\x00' in f and b'Namespace' in f, 'the object is not in its own envelope'
+PY
+pass "protobuf answers follow Accept (q values, no protobuf Table); watch frames; unknown and broken bodies are 415 and 400"
 
 # The Node authorizer: kubelet.conf is node n1.
 v=${versions[-1]}
