@@ -274,25 +274,33 @@ static void test_ca_rules(void **state)
     EVP_PKEY_free(k3);
 }
 
+/* The root's CRL listing `revoked` (number 7, current for a week), a stale one (past its
+ * nextUpdate), and one from another CA of the root's name (another key). */
+static void make_crls(X509 *revoked, X509_CRL **crl, X509_CRL **stale, X509_CRL **foreign)
+{
+    struct kp_crl_entry entry = {.revoked_at = NOW - 3600, .reason = KP_CRL_KEY_COMPROMISE};
+    kp_cert_serial_hex(revoked, entry.serial_hex, sizeof(entry.serial_hex));
+    struct kp_error err;
+    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 7, NOW - 60, NOW + 7 * DAY, crl,
+                                  &err),
+                     KP_OK);
+    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 6, NOW - 9 * DAY, NOW - 2 * DAY,
+                                  stale, &err),
+                     KP_OK);
+    assert_int_equal(kp_crl_build(other_root, other_key, NULL, 0, 1, NOW - 60, NOW + DAY,
+                                  foreign, &err),
+                     KP_OK);
+}
+
 static void test_revocation(void **state)
 {
     (void)state;
     X509 *revoked = make("revoked", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY,
                          CLIENT_EXT);
     X509 *fine = make("fine", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY, CLIENT_EXT);
-    struct kp_crl_entry entry = {.revoked_at = NOW - 3600, .reason = KP_CRL_KEY_COMPROMISE};
-    kp_cert_serial_hex(revoked, entry.serial_hex, sizeof(entry.serial_hex));
     X509_CRL *crl = NULL, *stale = NULL, *foreign = NULL;
     struct kp_error err;
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 7, NOW - 60, NOW + 7 * DAY, &crl,
-                                  &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 6, NOW - 9 * DAY, NOW - 2 * DAY,
-                                  &stale, &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(other_root, other_key, NULL, 0, 1, NOW - 60, NOW + DAY,
-                                  &foreign, &err),
-                     KP_OK);
+    make_crls(revoked, &crl, &stale, &foreign);
     expect(run(revoked, root, NULL, NULL, crl, NOW, KP_PURPOSE_CLIENT, NULL, NULL, 0),
            KP_VERIFY_REVOKED, "revoked");
     expect(run(fine, root, NULL, NULL, crl, NOW, KP_PURPOSE_CLIENT, NULL, NULL, 0), KP_VERIFY_OK,
@@ -313,7 +321,9 @@ static void test_revocation(void **state)
     size_t count = 0;
     assert_int_equal(kp_crl_entries(crl, &entries, &count, &err), KP_OK);
     assert_int_equal(count, 1);
-    assert_string_equal(entries[0].serial_hex, entry.serial_hex);
+    char revoked_serial[80];
+    kp_cert_serial_hex(revoked, revoked_serial, sizeof(revoked_serial));
+    assert_string_equal(entries[0].serial_hex, revoked_serial);
     assert_int_equal(entries[0].reason, KP_CRL_KEY_COMPROMISE);
     assert_int_equal(entries[0].revoked_at, NOW - 3600);
     free(entries);
@@ -409,18 +419,8 @@ static void test_revocation_published_issuers(void **state)
                            CLIENT_EXT);
     X509 *via_inter = make("via-inter", leaf_key, intermediate, inter_key, NOW - DAY,
                            NOW + 30 * DAY, CLIENT_EXT);
-    struct kp_crl_entry entry = {.revoked_at = NOW - 3600, .reason = KP_CRL_KEY_COMPROMISE};
-    kp_cert_serial_hex(revoked, entry.serial_hex, sizeof(entry.serial_hex));
     X509_CRL *crl = NULL, *stale = NULL, *foreign = NULL;
-    struct kp_error err;
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 2, NOW - 60, NOW + DAY, &crl, &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 1, NOW - 9 * DAY, NOW - 2 * DAY,
-                                  &stale, &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(other_root, other_key, NULL, 0, 1, NOW - 60, NOW + DAY,
-                                  &foreign, &err),
-                     KP_OK);
+    make_crls(revoked, &crl, &stale, &foreign);
     const struct {
         const char *row;
         X509 *leaf, *untrusted;
