@@ -202,6 +202,11 @@ SSL_CTX *kp_reload_ssl_ctx(const struct kp_reload *reload);
 /* Starts polling the files once a second; api->http must be serving (a new serving pair goes to
  * kp_http_server_set_ssl_ctx). */
 KP_MUST_CHECK enum kp_result kp_reload_start(struct kp_reload *reload, struct kp_error *err);
+/* One poll of every file, what the thread does each second: a change is loaded at the second
+ * poll that sees it unchanged. For tests, which call it without starting the thread (a new
+ * serving pair then goes to api->http only if there is one; the ConfigMap to api->store only if
+ * there is one). Not to be called while the thread runs. */
+void kp_reload_poll(struct kp_reload *reload);
 /* Stops the thread (joins it) and frees; api->trust stays. Call before kp_http_server_stop.
  * NULL is a no-op. */
 void kp_reload_free(struct kp_reload *reload);

@@ -545,7 +545,7 @@ static enum reload_outcome reload_source(struct kp_reload *reload, struct source
     kp_file_watch_accept(&s->watch);
     if (loaded.absent)
         return KEPT; /* still no CRL (its stat error changed, say): nothing to do */
-    if (s->kind == SOURCE_SERVING)
+    if (s->kind == SOURCE_SERVING && reload->api->http)
         kp_http_server_set_ssl_ctx(reload->api->http, s->ssl_ctx);
     kp_log_info("reload: %s: %s, in use for %s", what, loaded.summary,
                 s->kind == SOURCE_SERVING ? "new connections" : "new requests");
@@ -558,12 +558,12 @@ static enum reload_outcome reload_source(struct kp_reload *reload, struct source
 static void publish_cas(struct kp_reload *reload)
 {
     struct kp_error err;
-    if (kp_authentication_configmap_sync(reload->api, &err) != KP_OK)
+    if (reload->api->store && kp_authentication_configmap_sync(reload->api, &err) != KP_OK)
         kp_log_warn("reload: cannot update kube-system/extension-apiserver-authentication: %s",
                     err.message);
 }
 
-static void poll_once(struct kp_reload *reload)
+void kp_reload_poll(struct kp_reload *reload)
 {
     bool trust_changed = false, cas_changed = false;
     for (size_t i = 0; i < reload->count; i++) {
@@ -615,7 +615,7 @@ static void *reload_thread(void *arg)
         if (reload->stopping)
             break;
         pthread_mutex_unlock(&reload->lock);
-        poll_once(reload);
+        kp_reload_poll(reload);
         pthread_mutex_lock(&reload->lock);
     }
     pthread_mutex_unlock(&reload->lock);
