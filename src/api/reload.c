@@ -463,7 +463,7 @@ static enum kp_result load_at_start(struct source *s, int64_t now, struct kp_err
                     "until it does (it is watched)",
                     s->flag, s->watch.paths[0]);
     else
-        kp_log_info("%s: %s", s->flag, loaded.summary);
+        kp_log_info("%s '%s': %s", s->flag, s->watch.paths[0], loaded.summary);
     warn_if_expired(s, &loaded);
     return KP_OK;
 }
