@@ -136,9 +136,14 @@ struct kp_api {
     struct kp_strlist owned;
     const struct kp_clock *clock;
     struct kp_store *store;
-    struct kp_authn *authn;
     struct kp_http_server *http;
     struct kp_metrics *metrics; /* NULL: not recorded (out of memory at start) */
+
+    /* What the server trusts, reloaded from its files (reload.c). trust_lock guards the
+     * pointer only: take a reference with kp_api_trust. */
+    pthread_mutex_t trust_lock;
+    struct kp_trust *trust;
+    struct kp_reload *reload;
 
     /* Authorization: modes in order. */
     bool mode_node, mode_rbac, mode_always_allow, mode_always_deny;
@@ -148,13 +153,10 @@ struct kp_api {
     struct kp_node_graph *graph;
     struct kp_store_watch *internal_watch; /* RBAC changes and the node graph */
 
-    /* Service-account tokens. */
-    EVP_PKEY *signing_key;     /* NULL: TokenRequest answers 503? no: refused at start */
+    /* Service-account tokens: the signing key, read at start (the verification keys are part
+     * of the trust snapshot). Never NULL once started. */
+    EVP_PKEY *signing_key;
     char signing_kid[64];
-    EVP_PKEY **verify_keys;
-    size_t verify_key_count;
-    json_t *jwks;              /* /openid/v1/jwks */
-    json_t *openid;            /* /.well-known/openid-configuration */
 
     /* Watches, for bookmarks and timeouts (watch.c). */
     pthread_mutex_t watches_lock;
@@ -167,6 +169,49 @@ struct kp_api {
     atomic_uint_fast64_t uid_counter;
     int64_t started_at;
 };
+
+/* ---- what the server trusts, and reloading it (reload.c) ---- */
+
+/* The authenticator and what depends on the same files (the service-account keys' JWKS and
+ * discovery document), built from the files by reload.c. Immutable once built and shared by
+ * reference count: a request takes a reference (kp_api_trust) and keeps that snapshot until it
+ * drops it, even when a reload swaps in another meanwhile; the last reference frees it. */
+struct kp_trust {
+    atomic_int refs;
+    struct kp_authn *authn;
+    json_t *jwks;   /* /openid/v1/jwks */
+    json_t *openid; /* /.well-known/openid-configuration */
+};
+
+/* The current snapshot, a new reference (release with kp_trust_unref); NULL only before
+ * kp_reload_new succeeded. Thread-safe: a mutex around a pointer copy and an atomic increment. */
+struct kp_trust *kp_api_trust(struct kp_api *api);
+void kp_trust_unref(struct kp_trust *trust); /* NULL is a no-op; thread-safe */
+
+#define KP_RELOAD_MAX_KEY_FILES 16
+
+struct kp_reload;
+
+/* Loads the files of api->config (serving pair, client and front-proxy CAs and CRLs,
+ * service-account key files) and installs the first trust snapshot in api->trust. A bad file is
+ * an error naming its flag; an absent CRL file means no revocation until it appears. Needs
+ * api->signing_key (added to the verification keys unless a key file has it). */
+KP_MUST_CHECK enum kp_result kp_reload_new(struct kp_api *api, struct kp_reload **reload,
+                                           struct kp_error *err);
+/* The serving context loaded by kp_reload_new (borrowed: valid until kp_reload_free; the HTTP
+ * server takes its own reference). */
+SSL_CTX *kp_reload_ssl_ctx(const struct kp_reload *reload);
+/* Starts polling the files once a second; api->http must be serving (a new serving pair goes to
+ * kp_http_server_set_ssl_ctx). */
+KP_MUST_CHECK enum kp_result kp_reload_start(struct kp_reload *reload, struct kp_error *err);
+/* One poll of every file, what the thread does each second: a change is loaded at the second
+ * poll that sees it unchanged. For tests, which call it without starting the thread (a new
+ * serving pair then goes to api->http only if there is one; the ConfigMap to api->store only if
+ * there is one). Not to be called while the thread runs. */
+void kp_reload_poll(struct kp_reload *reload);
+/* Stops the thread (joins it) and frees; api->trust stays. Call before kp_http_server_stop.
+ * NULL is a no-op. */
+void kp_reload_free(struct kp_reload *reload);
 
 /* ---- a request in flight ---- */
 
@@ -365,7 +410,10 @@ void kp_review_local_subject_access(struct kp_call *call);
 void kp_review_self_subject_rules(struct kp_call *call);
 void kp_token_request(struct kp_call *call);         /* serviceaccounts/token */
 void kp_pod_binding(struct kp_call *call);           /* pods/binding */
-KP_MUST_CHECK enum kp_result kp_oidc_documents(struct kp_api *api, struct kp_error *err);
+/* The issuer discovery documents for these verification keys (borrowed). New references. */
+KP_MUST_CHECK enum kp_result kp_oidc_documents(const struct kp_api *api, EVP_PKEY *const *keys,
+                                               size_t key_count, json_t **jwks, json_t **openid,
+                                               struct kp_error *err);
 
 /* openapi.c: /openapi/v3 and its group-version documents. */
 bool kp_openapi_is_path(const char *path);
@@ -401,6 +449,10 @@ void kp_call_attrs(const struct kp_call *call, struct kp_authz_attrs *attrs);
 /* Creates what must exist on first start: namespaces default, kube-system, kube-public,
  * kube-node-lease; the RBAC default policy (objects already there are left alone). */
 KP_MUST_CHECK enum kp_result kp_bootstrap_objects(struct kp_api *api, struct kp_error *err);
+/* Writes the CA files' content to kube-system/extension-apiserver-authentication when it
+ * differs (at start, and after a reload of a CA file). */
+KP_MUST_CHECK enum kp_result kp_authentication_configmap_sync(struct kp_api *api,
+                                                              struct kp_error *err);
 
 /* watch.c housekeeping */
 void *kp_watch_housekeeper(void *api);

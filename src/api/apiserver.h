@@ -27,8 +27,10 @@ struct kp_apiserver_config {
     const char *tls_cert_file;         /* --tls-cert-file */
     const char *tls_private_key_file;  /* --tls-private-key-file */
     const char *client_ca_file;        /* --client-ca-file */
-    const char *client_crl_file;       /* kpki: CRL(s) for client certificates (optional) */
+    const char *client_crl_file;       /* kpki: CRL(s) for client certificates (optional; a
+                                          path that does not exist yet is watched) */
     const char *requestheader_client_ca_file;          /* --requestheader-client-ca-file */
+    const char *requestheader_client_crl_file;         /* kpki: CRL(s) for the front proxy's */
     struct kp_strlist requestheader_allowed_names;     /* --requestheader-allowed-names */
     struct kp_strlist requestheader_username_headers;  /* --requestheader-username-headers */
     struct kp_strlist requestheader_group_headers;     /* --requestheader-group-headers */
@@ -57,7 +59,9 @@ void kp_apiserver_config_wipe(struct kp_apiserver_config *config);
 struct kp_apiserver;
 
 /* Loads the certificates and keys, opens the store, creates the default objects on first
- * start (namespaces, RBAC policy), starts serving. Errors name the file or flag. */
+ * start (namespaces, RBAC policy), starts serving. Errors name the file or flag. While it
+ * serves, the certificate files, CA bundles, CRLs and service-account key files are polled and
+ * reloaded when they change (docs/api.md, "Live reload"). */
 KP_MUST_CHECK enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
                                                 struct kp_apiserver **server,
                                                 struct kp_error *err);

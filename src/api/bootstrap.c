@@ -101,10 +101,11 @@ static json_t *json_string_array(const struct kp_strlist *list)
 }
 
 /* kube-apiserver's ClusterAuthenticationTrustController content: created at first start,
- * replaced when the CA files changed (so a CA rotation reaches other servers). */
-static enum kp_result authentication_configmap(struct kp_api *api, int64_t now,
-                                               struct kp_error *err)
+ * replaced when the CA files changed - at a start, or when reload.c reloaded one (so a CA
+ * rotation reaches other servers). */
+enum kp_result kp_authentication_configmap_sync(struct kp_api *api, struct kp_error *err)
 {
+    int64_t now = kp_clock_now(api->clock);
     const struct kp_apiserver_config *c = &api->config;
     json_t *data = json_object();
     char *pem = NULL;
@@ -160,7 +161,7 @@ enum kp_result kp_bootstrap_objects(struct kp_api *api, struct kp_error *err)
     if (rc == KP_OK)
         rc = rbac_policy(api, now, err);
     if (rc == KP_OK)
-        rc = authentication_configmap(api, now, err);
+        rc = kp_authentication_configmap_sync(api, err);
     if (rc != KP_OK)
         kp_error_prefix(err, "creating the default objects");
     return rc;

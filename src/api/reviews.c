@@ -92,8 +92,10 @@ void kp_review_token(struct kp_call *call)
         struct kp_user user = {0};
         struct kp_authn_result result;
         struct kp_error err;
-        enum kp_result rc = kp_authn_token(call->api->authn, token, &audiences, call->now, &user,
-                                           &result, &err);
+        struct kp_trust *trust = kp_api_trust(call->api);
+        enum kp_result rc =
+            kp_authn_token(trust->authn, token, &audiences, call->now, &user, &result, &err);
+        kp_trust_unref(trust);
         if (rc != KP_OK) {
             kp_call_error(call, rc, err.message);
         } else {
@@ -632,15 +634,19 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-enum kp_result kp_oidc_documents(struct kp_api *api, struct kp_error *err)
+enum kp_result kp_oidc_documents(const struct kp_api *api, EVP_PKEY *const *verify_keys,
+                                 size_t key_count, json_t **jwks, json_t **openid,
+                                 struct kp_error *err)
 {
-    size_t n = api->verify_key_count;
+    *jwks = NULL;
+    *openid = NULL;
+    size_t n = key_count;
     struct kp_jwt_key *keys = calloc(n ? n : 1, sizeof(*keys));
     const char **algs = calloc(n ? n : 1, sizeof(*algs));
     enum kp_result rc = keys && algs ? KP_OK : kp_error_set(err, KP_ERR_IO, "out of memory");
     size_t alg_count = 0;
     for (size_t i = 0; rc == KP_OK && i < n; i++) {
-        keys[i].key = api->verify_keys[i];
+        keys[i].key = verify_keys[i];
         rc = kp_jwt_key_id(keys[i].key, keys[i].kid, sizeof(keys[i].kid), err);
         const char *alg = kp_jwt_alg_for_key(keys[i].key);
         bool seen = false;
@@ -650,7 +656,7 @@ enum kp_result kp_oidc_documents(struct kp_api *api, struct kp_error *err)
             algs[alg_count++] = alg;
     }
     if (rc == KP_OK)
-        rc = kp_jwt_jwks(keys, n, &api->jwks, err);
+        rc = kp_jwt_jwks(keys, n, jwks, err);
     if (rc == KP_OK) {
         qsort(algs, alg_count, sizeof(*algs), compare_strings);
         json_t *alg_list = json_array();
@@ -664,13 +670,17 @@ enum kp_result kp_oidc_documents(struct kp_api *api, struct kp_error *err)
                      api->config.advertise_address ? api->config.advertise_address
                                                    : "127.0.0.1",
                      api->config.secure_port ? api->config.secure_port : 6443);
-        api->openid = json_pack("{s:s, s:s, s:[s], s:[s], s:o}", "issuer",
+        *openid = json_pack("{s:s, s:s, s:[s], s:[s], s:o}", "issuer",
                                 api->config.service_account_issuers.items[0], "jwks_uri",
                                 jwks_uri, "response_types_supported", "id_token",
                                 "subject_types_supported", "public",
                                 "id_token_signing_alg_values_supported", alg_list);
-        if (!api->openid)
+        if (!*openid)
             rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    if (rc != KP_OK) {
+        json_decref(*jwks);
+        *jwks = NULL;
     }
     free(keys);
     free(algs);

@@ -76,6 +76,7 @@ static enum kp_result copy_config(struct kp_api *api, const struct kp_apiserver_
     const char **strings[] = {&c->bind_address, &c->advertise_address, &c->tls_cert_file,
                               &c->tls_private_key_file, &c->client_ca_file, &c->client_crl_file,
                               &c->requestheader_client_ca_file,
+                              &c->requestheader_client_crl_file,
                               &c->service_account_signing_key_file,
                               &c->service_account_jwks_uri, &c->storage_file};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
@@ -121,89 +122,6 @@ static enum kp_result copy_config(struct kp_api *api, const struct kp_apiserver_
 
 /* ---- loading files ---- */
 
-static enum kp_result load_certs(const char *path, const char *flag, STACK_OF(X509) **certs,
-                                 struct kp_error *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    enum kp_result rc = kp_file_read(path, 4 * 1024 * 1024, &data, &len, err);
-    if (rc == KP_OK)
-        rc = kp_certs_from_pem(data, len, path, certs, err);
-    free(data);
-    if (rc != KP_OK)
-        return kp_error_prefix(err, "%s", flag);
-    return KP_OK;
-}
-
-static enum kp_result load_crls(const char *path, STACK_OF(X509_CRL) **crls,
-                                struct kp_error *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    enum kp_result rc = kp_file_read(path, 16 * 1024 * 1024, &data, &len, err);
-    if (rc == KP_OK)
-        rc = kp_crls_parse(data, len, path, crls, err);
-    free(data);
-    if (rc != KP_OK)
-        return kp_error_prefix(err, "--client-crl-file");
-    return KP_OK;
-}
-
-/* Appends a verification key (taking the caller's reference). */
-static enum kp_result add_verify_key(struct kp_api *api, EVP_PKEY *key, struct kp_error *err)
-{
-    EVP_PKEY **keys = realloc(api->verify_keys, (api->verify_key_count + 1) * sizeof(*keys));
-    if (!keys) {
-        EVP_PKEY_free(key);
-        return kp_error_set(err, KP_ERR_IO, "out of memory");
-    }
-    api->verify_keys = keys;
-    api->verify_keys[api->verify_key_count++] = key;
-    return KP_OK;
-}
-
-/* A service-account key file holds a public key, a private key, or certificates (upstream's
- * keyutil.ParsePublicKeysPEM accepts all three); every key found is a verification key. */
-static enum kp_result load_public_keys(struct kp_api *api, const char *path,
-                                       struct kp_error *err)
-{
-    char *data = NULL;
-    size_t len = 0;
-    enum kp_result rc = kp_file_read(path, 1024 * 1024, &data, &len, err);
-    if (rc != KP_OK)
-        return kp_error_prefix(err, "--service-account-key-file");
-    EVP_PKEY *key = NULL;
-    rc = kp_pubkey_from_pem(data, len, path, &key, err);
-    if (rc != KP_OK) {
-        struct kp_error second;
-        if (kp_key_from_pem(data, len, path, &key, &second) == KP_OK) {
-            rc = KP_OK;
-        } else {
-            STACK_OF(X509) *certs = NULL;
-            if (kp_certs_from_pem(data, len, path, &certs, &second) == KP_OK &&
-                sk_X509_num(certs) > 0) {
-                key = X509_get_pubkey(sk_X509_value(certs, 0));
-                rc = key ? KP_OK : rc;
-            }
-            sk_X509_pop_free(certs, X509_free);
-        }
-    }
-    kp_secret_free(data, len);
-    if (rc != KP_OK)
-        return kp_error_set(err, KP_ERR_INVALID,
-                            "--service-account-key-file: '%s' holds no public key, private key "
-                            "or certificate",
-                            path);
-    if (!kp_jwt_alg_for_key(key)) {
-        EVP_PKEY_free(key);
-        return kp_error_set(err, KP_ERR_INVALID,
-                            "--service-account-key-file: '%s': key type not supported for "
-                            "service-account tokens (RSA, P-256, P-384)",
-                            path);
-    }
-    return add_verify_key(api, key, err);
-}
-
 static enum kp_result load_signing_key(struct kp_api *api, const char *path,
                                        struct kp_error *err)
 {
@@ -220,12 +138,7 @@ static enum kp_result load_signing_key(struct kp_api *api, const char *path,
         rc = kp_jwt_key_id(api->signing_key, api->signing_kid, sizeof(api->signing_kid), err);
     if (rc != KP_OK)
         return kp_error_prefix(err, "--service-account-signing-key-file");
-    /* The signing key must verify its own tokens: add it unless a key file already has it. */
-    for (size_t i = 0; i < api->verify_key_count; i++)
-        if (kp_key_public_equal(api->verify_keys[i], api->signing_key))
-            return KP_OK;
-    EVP_PKEY_up_ref(api->signing_key);
-    return add_verify_key(api, api->signing_key, err);
+    return KP_OK;
 }
 
 /* ---- the internal watch: RBAC changes and the Node authorizer's graph ---- */
@@ -328,8 +241,11 @@ static bool authenticate(struct kp_call *call)
     };
     struct kp_authn_result result;
     struct kp_error err;
+    /* The snapshot current now: a reload during this call does not free it under us. */
+    struct kp_trust *trust = kp_api_trust(call->api);
     enum kp_result rc =
-        kp_authn_request(call->api->authn, &input, call->now, &call->user, &result, &err);
+        kp_authn_request(trust->authn, &input, call->now, &call->user, &result, &err);
+    kp_trust_unref(trust);
     /* For a refusal, the credential presented stands for the method. */
     const char *presented = input.authorization ? "token" : input.peer_chain ? "x509" : "none";
     if (rc != KP_OK) {
@@ -647,8 +563,9 @@ void kp_nonresource_handle(struct kp_call *call)
         kp_metrics_handle(call);
     } else if (strcmp(path, "/.well-known/openid-configuration") == 0 ||
                strcmp(path, "/openid/v1/jwks") == 0) {
-        const json_t *doc = path[1] == '.' ? call->api->openid : call->api->jwks;
-        char *text = json_dumps(doc, JSON_COMPACT);
+        struct kp_trust *trust = kp_api_trust(call->api);
+        char *text = json_dumps(path[1] == '.' ? trust->openid : trust->jwks, JSON_COMPACT);
+        kp_trust_unref(trust);
         kp_http_add_header(call->http, "Cache-Control", "public, max-age=3600");
         kp_http_respond(call->http, 200,
                         path[1] == '.' ? "application/json" : "application/jwk-set+json", text,
@@ -666,52 +583,17 @@ void kp_nonresource_handle(struct kp_call *call)
 
 STACK_OF(X509) *kp_api_client_cas(struct kp_api *api)
 {
-    return kp_authn_client_cas(api->authn);
+    struct kp_trust *trust = kp_api_trust(api);
+    STACK_OF(X509) *cas = kp_authn_client_cas(trust->authn);
+    kp_trust_unref(trust);
+    return cas;
 }
 
 /* ---- start and stop ---- */
 
-static enum kp_result build_authn(struct kp_api *api, struct kp_error *err)
-{
-    STACK_OF(X509) *client_ca = NULL, *front_proxy_ca = NULL;
-    STACK_OF(X509_CRL) *crls = NULL;
-    enum kp_result rc = KP_OK;
-    const struct kp_apiserver_config *c = &api->config;
-    if (c->client_ca_file)
-        rc = load_certs(c->client_ca_file, "--client-ca-file", &client_ca, err);
-    if (rc == KP_OK && c->requestheader_client_ca_file)
-        rc = load_certs(c->requestheader_client_ca_file, "--requestheader-client-ca-file",
-                        &front_proxy_ca, err);
-    if (rc == KP_OK && c->client_crl_file)
-        rc = load_crls(c->client_crl_file, &crls, err);
-    if (rc == KP_OK) {
-        struct kp_authn_config ac = {
-            .client_ca = client_ca,
-            .client_crls = crls,
-            .requestheader_ca = front_proxy_ca,
-            .requestheader_allowed_names = &c->requestheader_allowed_names,
-            .requestheader_username_headers = &c->requestheader_username_headers,
-            .requestheader_group_headers = &c->requestheader_group_headers,
-            .requestheader_extra_prefixes = &c->requestheader_extra_headers_prefix,
-            .sa_keys = api->verify_keys,
-            .sa_key_count = api->verify_key_count,
-            .issuers = &c->service_account_issuers,
-            .api_audiences = &c->api_audiences,
-            .bootstrap_tokens = c->enable_bootstrap_token_auth,
-            .anonymous = c->anonymous_auth,
-            .lookup = kp_registry_lookup,
-            .lookup_context = api,
-        };
-        rc = kp_authn_new(&ac, &api->authn, err);
-    }
-    sk_X509_pop_free(client_ca, X509_free);
-    sk_X509_pop_free(front_proxy_ca, X509_free);
-    sk_X509_CRL_pop_free(crls, X509_CRL_free);
-    return rc;
-}
-
 static void api_free(struct kp_api *api)
 {
+    kp_reload_free(api->reload); /* first: it swaps contexts into api->http */
     if (api->http)
         kp_http_server_stop(api->http);
     kp_watch_stop_all(api);
@@ -725,16 +607,12 @@ static void api_free(struct kp_api *api)
     if (api->internal_watch)
         kp_store_unwatch(api->internal_watch);
     kp_store_close(api->store);
-    kp_authn_free(api->authn);
+    kp_trust_unref(api->trust);
     kp_metrics_free(api->metrics);
     kp_rbac_unref(api->rbac);
     kp_node_graph_free(api->graph);
     EVP_PKEY_free(api->signing_key);
-    for (size_t i = 0; i < api->verify_key_count; i++)
-        EVP_PKEY_free(api->verify_keys[i]);
-    free(api->verify_keys);
-    json_decref(api->jwks);
-    json_decref(api->openid);
+    pthread_mutex_destroy(&api->trust_lock);
     pthread_mutex_destroy(&api->rbac_lock);
     pthread_mutex_destroy(&api->watches_lock);
     pthread_cond_destroy(&api->housekeeper_wake);
@@ -774,6 +652,7 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     if (!server)
         return kp_error_set(err, KP_ERR_IO, "out of memory");
     struct kp_api *api = &server->api;
+    pthread_mutex_init(&api->trust_lock, NULL);
     pthread_mutex_init(&api->rbac_lock, NULL);
     pthread_mutex_init(&api->watches_lock, NULL);
     pthread_cond_init(&api->housekeeper_wake, NULL);
@@ -781,14 +660,10 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     api->clock = config->clock ? config->clock : kp_clock_system();
     api->started_at = kp_clock_now(api->clock);
     api->metrics = kp_metrics_new(api->started_at);
-    for (size_t i = 0; rc == KP_OK && i < api->config.service_account_key_files.count; i++)
-        rc = load_public_keys(api, api->config.service_account_key_files.items[i], err);
     if (rc == KP_OK)
         rc = load_signing_key(api, api->config.service_account_signing_key_file, err);
     if (rc == KP_OK)
-        rc = kp_oidc_documents(api, err);
-    if (rc == KP_OK)
-        rc = build_authn(api, err);
+        rc = kp_reload_new(api, &api->reload, err);
     if (rc == KP_OK)
         rc = kp_node_graph_new(&api->graph, err);
     if (rc == KP_OK && (rc = kp_store_open_sqlite(api->config.storage_file, &api->store, err)) !=
@@ -810,17 +685,13 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
         else
             api->housekeeper_started = true;
     }
-    SSL_CTX *ctx = NULL;
-    if (rc == KP_OK)
-        rc = kp_tls_server_ctx_new(api->config.tls_cert_file, api->config.tls_private_key_file,
-                                   &ctx, err);
     if (rc == KP_OK) {
         struct kp_http_server_config hc = {
             .bind_address = api->config.bind_address,
             .port = api->config.secure_port,
             .threads = api->config.threads,
             .limits = api->config.limits,
-            .ssl_ctx = ctx,
+            .ssl_ctx = kp_reload_ssl_ctx(api->reload),
             .handler = handler,
             .handler_context = api,
         };
@@ -828,7 +699,8 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
         if (rc != KP_OK)
             kp_error_prefix(err, "--bind-address/--secure-port");
     }
-    SSL_CTX_free(ctx);
+    if (rc == KP_OK)
+        rc = kp_reload_start(api->reload, err);
     if (rc != KP_OK) {
         api_free(api);
         free(server);

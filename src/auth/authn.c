@@ -27,6 +27,7 @@ struct kp_authn {
     STACK_OF(X509) *client_ca;
     STACK_OF(X509_CRL) *client_crls;
     STACK_OF(X509) *requestheader_ca;
+    STACK_OF(X509_CRL) *requestheader_crls;
     struct kp_strlist allowed_names;
     struct kp_strlist username_headers;
     struct kp_strlist group_headers;
@@ -55,6 +56,15 @@ static void set_reason(struct kp_authn_result *result, const char *fmt, ...)
 static STACK_OF(X509) *certs_dup(STACK_OF(X509) *certs)
 {
     return certs ? X509_chain_up_ref(certs) : NULL;
+}
+
+/* A new stack holding a reference on each CRL (NULL in, NULL out; NULL on allocation failure). */
+static STACK_OF(X509_CRL) *crls_dup(STACK_OF(X509_CRL) *crls)
+{
+    STACK_OF(X509_CRL) *copy = crls ? sk_X509_CRL_dup(crls) : NULL;
+    for (int i = 0; copy && i < sk_X509_CRL_num(copy); i++)
+        X509_CRL_up_ref(sk_X509_CRL_value(copy, i));
+    return copy;
 }
 
 static enum kp_result list_or_default(struct kp_strlist *dst, const struct kp_strlist *src,
@@ -141,14 +151,12 @@ enum kp_result kp_authn_new(const struct kp_authn_config *config, struct kp_auth
     enum kp_result rc = KP_OK;
     authn->client_ca = certs_dup(config->client_ca);
     authn->requestheader_ca = certs_dup(config->requestheader_ca);
-    if (config->client_crls) {
-        authn->client_crls = sk_X509_CRL_dup(config->client_crls);
-        for (int i = 0; authn->client_crls && i < sk_X509_CRL_num(authn->client_crls); i++)
-            X509_CRL_up_ref(sk_X509_CRL_value(authn->client_crls, i));
-    }
+    authn->client_crls = crls_dup(config->client_crls);
+    authn->requestheader_crls = crls_dup(config->requestheader_crls);
     if ((config->client_ca && !authn->client_ca) ||
         (config->requestheader_ca && !authn->requestheader_ca) ||
-        (config->client_crls && !authn->client_crls)) {
+        (config->client_crls && !authn->client_crls) ||
+        (config->requestheader_crls && !authn->requestheader_crls)) {
         rc = kp_error_set(err, KP_ERR_IO, "out of memory");
         goto fail;
     }
@@ -201,6 +209,7 @@ void kp_authn_free(struct kp_authn *authn)
     sk_X509_pop_free(authn->client_ca, X509_free);
     sk_X509_pop_free(authn->requestheader_ca, X509_free);
     sk_X509_CRL_pop_free(authn->client_crls, X509_CRL_free);
+    sk_X509_CRL_pop_free(authn->requestheader_crls, X509_CRL_free);
     kp_strlist_wipe(&authn->allowed_names);
     kp_strlist_wipe(&authn->username_headers);
     kp_strlist_wipe(&authn->group_headers);
@@ -236,9 +245,11 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
         }
         (void)sk_X509_delete(untrusted, 0);
     }
+    /* A CA without a CRL is not checked for revocation (a second CA appended to the bundle
+     * during a rotation has none yet); a CA with one is checked fully. */
     struct kp_verify_params params = {
-        .anchors = anchors, .untrusted = untrusted, .crls = crls, .at = now,
-        .purpose = KP_PURPOSE_CLIENT,
+        .anchors = anchors, .untrusted = untrusted, .crls = crls,
+        .crl_scope = KP_CRL_PUBLISHED_ISSUERS, .at = now, .purpose = KP_PURPOSE_CLIENT,
     };
     struct kp_verify_result result = {0};
     *rc = kp_verify_chain(&params, leaf, &result, err);
@@ -332,8 +343,8 @@ static enum auth_answer authn_requestheader(const struct kp_authn *authn,
     if (!authn->requestheader_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
         return AUTH_PASS;
     char why[384] = "";
-    if (!verify_client_chain(authn->requestheader_ca, NULL, input->peer_chain, now, why,
-                             sizeof(why), err, rc)) {
+    if (!verify_client_chain(authn->requestheader_ca, authn->requestheader_crls,
+                             input->peer_chain, now, why, sizeof(why), err, rc)) {
         if (*rc == KP_OK)
             set_reason(result, "requestheader: client certificate rejected: %s", why);
         return AUTH_FAIL;

@@ -3,7 +3,8 @@
  * (k8s.io/apiserver/pkg/authentication and pkg/kubeapiserver/authenticator/config.go):
  *
  *   1. request header (front proxy): the client certificate verifies against the front-proxy
- *      CA (clientAuth EKU) and its CN is an allowed name; the identity is then X-Remote-User,
+ *      CA (clientAuth EKU, optional CRLs) and its CN is an allowed name; the identity is then
+ *      X-Remote-User,
  *      X-Remote-Group (every value), X-Remote-Extra-<key>;
  *   2. x509 client certificate: verifies against the client CA (with the other presented
  *      certificates as intermediates, clientAuth EKU, optional CRLs); user = CN, groups = O,
@@ -41,8 +42,11 @@
 
 struct kp_authn_config {
     STACK_OF(X509) *client_ca;          /* --client-ca-file; NULL disables x509 */
-    STACK_OF(X509_CRL) *client_crls;    /* optional revocation lists for client certificates */
-    STACK_OF(X509) *requestheader_ca;   /* --requestheader-client-ca-file; NULL disables */
+    /* Revocation lists (optional): a certificate of the path is checked when its issuer has a
+     * CRL here; an issuer without one is not (KP_CRL_PUBLISHED_ISSUERS, verify.h). */
+    STACK_OF(X509_CRL) *client_crls;        /* kpki --client-crl-file */
+    STACK_OF(X509) *requestheader_ca;       /* --requestheader-client-ca-file; NULL disables */
+    STACK_OF(X509_CRL) *requestheader_crls; /* kpki --requestheader-client-crl-file */
     const struct kp_strlist *requestheader_allowed_names; /* empty or NULL: any name */
     const struct kp_strlist *requestheader_username_headers; /* NULL: X-Remote-User */
     const struct kp_strlist *requestheader_group_headers;    /* NULL: X-Remote-Group */

@@ -25,10 +25,12 @@ static const struct kp_cli_flag flags[] = {
     {"tls-cert-file", "FILE", "pki/apiserver.crt", "the serving certificate (chain)"},
     {"tls-private-key-file", "FILE", "pki/apiserver.key", "its key"},
     {"client-ca-file", "FILE", "pki/ca.crt", "CA(s) for client certificates"},
-    {"client-crl-file", "FILE", "pki/ca.crl if present", "CRL(s) for client certificates "
-                                                         "(kpki; revocation)"},
+    {"client-crl-file", "FILE", "pki/ca.crl", "CRL(s) for client certificates (kpki; watched, "
+                                              "absent: no revocation; empty: off)"},
     {"requestheader-client-ca-file", "FILE", "pki/front-proxy-ca.crt",
      "CA of the front proxy's client certificate"},
+    {"requestheader-client-crl-file", "FILE", "pki/front-proxy-ca.crl",
+     "CRL(s) for the front proxy's certificate (kpki; as --client-crl-file)"},
     {"requestheader-allowed-names", "NAMES", "front-proxy-client",
      "CNs allowed to assert identities by headers (comma-separated; empty: any)"},
     {"requestheader-username-headers", "HEADERS", "X-Remote-User", "comma-separated"},
@@ -67,7 +69,8 @@ static void print_help(void)
            "Serves the Kubernetes API over mutual TLS on the tree under --root: client\n"
            "certificates, service-account and bootstrap tokens, the Node and RBAC authorizers,\n"
            "objects in an embedded SQLite store. Point kubectl at DIR/etc/kubernetes/admin.conf.\n"
-           "Runs until SIGINT or SIGTERM.\n\nFlags:\n");
+           "The certificate, CA, CRL and service-account key files are reloaded when they\n"
+           "change (polled every second). Runs until SIGINT or SIGTERM.\n\nFlags:\n");
     kp_cli_print_flags(flags);
 }
 
@@ -144,6 +147,8 @@ static enum kp_result apply_flags(struct options *o, const struct kp_cli_parsed 
             c->client_crl_file = *v ? v : NULL;
         } else if (strcmp(name, "requestheader-client-ca-file") == 0) {
             c->requestheader_client_ca_file = *v ? v : NULL;
+        } else if (strcmp(name, "requestheader-client-crl-file") == 0) {
+            c->requestheader_client_crl_file = *v ? v : NULL;
         } else if (strcmp(name, "requestheader-allowed-names") == 0) {
             kp_strlist_wipe(&c->requestheader_allowed_names);
             rc = kp_strlist_add_split(&c->requestheader_allowed_names, v, err);
@@ -229,9 +234,12 @@ static enum kp_result tree_defaults(struct options *o, const char *root, struct 
     c->tls_cert_file = tree_path(p, root, "etc/kubernetes/pki/apiserver.crt");
     c->tls_private_key_file = tree_path(p, root, "etc/kubernetes/pki/apiserver.key");
     c->client_ca_file = tree_path(p, root, "etc/kubernetes/pki/ca.crt");
-    const char *crl = tree_path(p, root, "etc/kubernetes/pki/ca.crl");
-    c->client_crl_file = crl && kp_path_exists(crl) ? crl : NULL;
+    /* The CRLs `kpki revoke` writes, watched even before they exist: the first revocation
+     * creates the file, and the running server picks it up. */
+    c->client_crl_file = tree_path(p, root, "etc/kubernetes/pki/ca.crl");
     c->requestheader_client_ca_file = tree_path(p, root, "etc/kubernetes/pki/front-proxy-ca.crt");
+    c->requestheader_client_crl_file =
+        tree_path(p, root, "etc/kubernetes/pki/front-proxy-ca.crl");
     c->service_account_signing_key_file = tree_path(p, root, "etc/kubernetes/pki/sa.key");
     c->storage_file = tree_path(p, root, "var/lib/kpki/apiserver.db");
     const char *sa_pub = tree_path(p, root, "etc/kubernetes/pki/sa.pub");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/core.h"
@@ -20,6 +21,9 @@ static const struct kp_cli_flag renew_own_flags[] = {
     {"confirm", "URL", NULL, "then connect to https://HOST:PORT and report whether it serves a "
                              "renewed certificate (repeatable)"},
     {"confirm-timeout", "DURATION", "5s", "time allowed for each --confirm connection"},
+    {"confirm-wait", "DURATION", "3s", "ask an endpoint that still serves the old certificate "
+                                       "again until then (servers that reload, as kpki "
+                                       "apiserver, take a second or two)"},
     {"config", "FILE", NULL, "read options from a YAML file (as kpki init)"},
     {"output", "FORMAT", "text", "text or json"},
     {"help", NULL, NULL, "show this help"},
@@ -94,6 +98,27 @@ static void confirm_one(const char *url, int timeout_ms, const struct kp_renew_r
     kp_name_to_string(X509_get_subject_name(served), subject, sizeof(subject));
     snprintf(out->detail, sizeof(out->detail), "%s", subject);
     X509_free(served);
+}
+
+/* A server that reloads its certificate (kpki apiserver polls its files every second) serves
+ * the new one a moment after the renewal: an "old" verdict is asked again until wait_ms has
+ * passed. Any other verdict is final at once. */
+static void confirm_waiting(const char *url, int timeout_ms, int64_t wait_ms,
+                            const struct kp_renew_report *report, struct confirmation *out)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        confirm_one(url, timeout_ms, report, out);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t elapsed_ms = (now.tv_sec - start.tv_sec) * 1000 +
+                             (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (strcmp(out->verdict, "old") != 0 || elapsed_ms >= wait_ms) {
+            return;
+        }
+        struct timespec pause = {0, 250 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 static void print_confirmation(const struct confirmation *c)
@@ -208,12 +233,16 @@ int kp_cmd_renew(int argc, char **argv)
         return 0;
     }
     enum kp_cli_output output;
-    int64_t timeout = 5;
+    int64_t timeout = 5, wait = 3;
     const char *timeout_text = kp_cli_value(&parsed, "confirm-timeout");
+    const char *wait_text = kp_cli_value(&parsed, "confirm-wait");
     enum kp_result rc = kp_cli_output_parse(kp_cli_value(&parsed, "output"), &output, &err);
     if (rc == KP_OK && timeout_text != NULL &&
         kp_duration_parse(timeout_text, &timeout, &err) != KP_OK) {
         rc = kp_error_prefix(&err, "--confirm-timeout");
+    }
+    if (rc == KP_OK && wait_text != NULL && kp_duration_parse(wait_text, &wait, &err) != KP_OK) {
+        rc = kp_error_prefix(&err, "--confirm-wait");
     }
     if (rc == KP_OK && parsed.positional_count == 0) {
         rc = kp_error_set(&err, KP_ERR_INVALID, "give 'all' or the names to renew (see kpki "
@@ -256,8 +285,8 @@ int kp_cmd_renew(int argc, char **argv)
         size_t confirm_count = 0;
         for (size_t i = 0; i < parsed.count && confirm_count < 16; i++) {
             if (strcmp(parsed.args[i].name, "confirm") == 0) {
-                confirm_one(parsed.args[i].value, (int)(timeout * 1000), &report,
-                            &confirmations[confirm_count++]);
+                confirm_waiting(parsed.args[i].value, (int)(timeout * 1000), wait * 1000,
+                                &report, &confirmations[confirm_count++]);
                 if (strcmp(confirmations[confirm_count - 1].verdict, "renewed") != 0) {
                     exit_code = EXIT_RESTART_DUE;
                 }

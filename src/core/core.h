@@ -1,7 +1,7 @@
 /*
  * core/core.h - what the other areas may use from core: errors (kpki/error.h), the clock
- * (kpki/clock.h), logging, bounded reads and atomic writes, durations and timestamps, addresses,
- * string lists, YAML, fault injection. core depends on nothing else in kpki.
+ * (kpki/clock.h), logging, bounded reads and atomic writes, polling files for changes,
+ * durations and timestamps, addresses, string lists, YAML, fault injection. core depends on nothing else in kpki.
  */
 #ifndef KP_CORE_CORE_H
 #define KP_CORE_CORE_H
@@ -10,6 +10,7 @@
 #include "core/duration.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/filewatch.h"
 #include "core/log.h"
 #include "core/strlist.h"
 #include "core/yaml.h"

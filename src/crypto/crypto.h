@@ -81,6 +81,17 @@ KP_MUST_CHECK enum kp_result kp_key_from_pem(const char *pem, size_t len, const 
 /* Reads a PKIX public key ("PUBLIC KEY") or PKCS#1 "RSA PUBLIC KEY". */
 KP_MUST_CHECK enum kp_result kp_pubkey_from_pem(const char *pem, size_t len, const char *what,
                                                 EVP_PKEY **out, struct kp_error *err);
+/* Every public key of PEM text, in order, as upstream's keyutil.ParsePublicKeysPEM reads a
+ * --service-account-key-file: "PUBLIC KEY" and "RSA PUBLIC KEY" blocks, certificates' keys, and
+ * the public half of private keys (PKCS#1, SEC1, PKCS#8; the private part is not kept). Blocks of
+ * other types ("EC PARAMETERS", encrypted keys) are skipped; a key or certificate block that does
+ * not parse is KP_ERR_INVALID naming the block (Go skips it: kpki does not drop a key silently);
+ * no key at all, or more than KP_PUBKEYS_MAX, is KP_ERR_INVALID. *keys: an array of *count new
+ * references (ownership transferred: EVP_PKEY_free each, then free the array). */
+#define KP_PUBKEYS_MAX 64
+KP_MUST_CHECK enum kp_result kp_pubkeys_from_pem(const char *pem, size_t len, const char *what,
+                                                 EVP_PKEY ***keys, size_t *count,
+                                                 struct kp_error *err);
 /* True if both hold the same public key. */
 bool kp_key_public_equal(EVP_PKEY *a, EVP_PKEY *b);
 /* "RSA 2048", "ECDSA P-256". */

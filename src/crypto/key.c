@@ -310,6 +310,132 @@ enum kp_result kp_pubkey_from_pem(const char *pem, size_t len, const char *what,
     return KP_OK;
 }
 
+/* A key with the public half only (a private key's public part, never the private part). */
+static EVP_PKEY *public_half(EVP_PKEY *key)
+{
+    unsigned char *der = NULL;
+    int der_len = i2d_PUBKEY(key, &der);
+    if (der_len <= 0) {
+        return NULL;
+    }
+    const unsigned char *cursor = der;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &cursor, der_len);
+    OPENSSL_free(der);
+    return pub;
+}
+
+/* The public key of one PEM block; *skipped when the block holds no key (another type). */
+static EVP_PKEY *block_public_key(const char *name, const unsigned char *der, long der_len,
+                                  bool *skipped)
+{
+    const unsigned char *cursor = der;
+    *skipped = false;
+    if (strcmp(name, "PUBLIC KEY") == 0) {
+        return d2i_PUBKEY(NULL, &cursor, der_len);
+    }
+    if (strcmp(name, "RSA PUBLIC KEY") == 0) {
+        return d2i_PublicKey(EVP_PKEY_RSA, NULL, &cursor, der_len);
+    }
+    if (strcmp(name, "CERTIFICATE") == 0) {
+        X509 *cert = d2i_X509(NULL, &cursor, der_len);
+        EVP_PKEY *key = cert != NULL ? X509_get_pubkey(cert) : NULL;
+        X509_free(cert);
+        return key;
+    }
+    EVP_PKEY *private_key = NULL;
+    if (strcmp(name, "RSA PRIVATE KEY") == 0) {
+        private_key = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &cursor, der_len);
+    } else if (strcmp(name, "EC PRIVATE KEY") == 0) {
+        private_key = d2i_PrivateKey(EVP_PKEY_EC, NULL, &cursor, der_len);
+    } else if (strcmp(name, "PRIVATE KEY") == 0) {
+        private_key = d2i_AutoPrivateKey(NULL, &cursor, der_len);
+    } else {
+        /* "EC PARAMETERS", an encrypted key, anything else: not a public key (Go skips them). */
+        *skipped = true;
+        return NULL;
+    }
+    EVP_PKEY *key = private_key != NULL ? public_half(private_key) : NULL;
+    EVP_PKEY_free(private_key);
+    return key;
+}
+
+static enum kp_result push_key(EVP_PKEY ***keys, size_t *count, EVP_PKEY *key,
+                               struct kp_error *err)
+{
+    EVP_PKEY **grown = realloc(*keys, (*count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        EVP_PKEY_free(key);
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
+    }
+    *keys = grown;
+    (*keys)[(*count)++] = key;
+    return KP_OK;
+}
+
+enum kp_result kp_pubkeys_from_pem(const char *pem, size_t len, const char *what,
+                                   EVP_PKEY ***out, size_t *out_count, struct kp_error *err)
+{
+    *out = NULL;
+    *out_count = 0;
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL) {
+        return kp_error_openssl(err, KP_ERR_IO, "%s: cannot read keys", what);
+    }
+    EVP_PKEY **keys = NULL;
+    size_t count = 0;
+    enum kp_result rc = KP_OK;
+    for (int block = 1; rc == KP_OK; block++) {
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long der_len = 0;
+        /* PEM_FLAG_SECURE: a private key's DER stays in the secure heap and is cleansed. */
+        if (!PEM_read_bio_ex(bio, &name, &header, &der, &der_len,
+                             PEM_FLAG_SECURE | PEM_FLAG_EAY_COMPATIBLE)) {
+            unsigned long last = ERR_peek_last_error();
+            if (!(ERR_GET_LIB(last) == ERR_LIB_PEM &&
+                  ERR_GET_REASON(last) == PEM_R_NO_START_LINE)) {
+                rc = kp_error_openssl(err, KP_ERR_INVALID, "%s: corrupt or truncated PEM (block %d)",
+                                      what, block);
+            }
+            break;
+        }
+        bool skipped = false;
+        EVP_PKEY *key = block_public_key(name, der, der_len, &skipped);
+        if (key == NULL && !skipped) {
+            rc = kp_error_openssl(err, KP_ERR_INVALID, "%s: PEM block %d (%s) does not parse", what,
+                                  block, name);
+        } else if (key != NULL && count >= KP_PUBKEYS_MAX) {
+            EVP_PKEY_free(key);
+            rc = kp_error_set(err, KP_ERR_INVALID, "%s: more than %d keys", what, KP_PUBKEYS_MAX);
+        } else if (key != NULL) {
+            rc = push_key(&keys, &count, key, err);
+        }
+        OPENSSL_secure_clear_free(der, (size_t)der_len);
+        OPENSSL_secure_free(name);
+        OPENSSL_secure_free(header);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (rc == KP_OK && count == 0) {
+        rc = kp_error_set(err, KP_ERR_INVALID,
+                          "%s: no public key, private key or certificate found", what);
+    }
+    if (rc != KP_OK) {
+        for (size_t i = 0; i < count; i++) {
+            EVP_PKEY_free(keys[i]);
+        }
+        free(keys);
+        return rc;
+    }
+    *out = keys;
+    *out_count = count;
+    return KP_OK;
+}
+
 bool kp_key_public_equal(EVP_PKEY *a, EVP_PKEY *b)
 {
     int result = EVP_PKEY_eq(a, b);

@@ -14,7 +14,8 @@
  *    are refused;
  *  - names: checked against SANs only, never the subject CN (Go and Kubernetes semantics);
  *  - revocation: with CRLs, every certificate of the path must be covered by a valid CRL from
- *    its issuer (OpenSSL's CRL_CHECK_ALL).
+ *    its issuer (OpenSSL's CRL_CHECK_ALL); or, with KP_CRL_PUBLISHED_ISSUERS, every certificate
+ *    whose issuer has a CRL among those given (an issuer without one is not checked).
  * Thread-safe; the inputs are borrowed for the call.
  */
 #ifndef KP_VERIFY_VERIFY_H
@@ -56,10 +57,23 @@ enum kp_verify_reason {
 /* "expired", "unknown-authority", ... (stable identifiers for JSON and tests). */
 const char *kp_verify_reason_name(enum kp_verify_reason reason);
 
+/* Which certificates of the path need a CRL when CRLs are given. */
+enum kp_crl_scope {
+    /* Every certificate, its issuer's CRL: one without is rejected (`unable to get certificate
+     * CRL`). What `kpki verify --crl` and `kpki check` use. */
+    KP_CRL_EVERY_ISSUER = 0,
+    /* Only certificates whose issuer published a CRL among those given: a CA with no CRL at all
+     * is not checked, one with a CRL is checked fully (a stale, badly signed or foreign CRL of
+     * that issuer's name is still a rejection). The API server's choice, so that a second CA
+     * appended to --client-ca-file (a CA rotation) works before it has a CRL of its own. */
+    KP_CRL_PUBLISHED_ISSUERS,
+};
+
 struct kp_verify_params {
     STACK_OF(X509) *anchors;   /* required, at least one */
     STACK_OF(X509) *untrusted; /* intermediates offered by the peer; may be NULL */
     STACK_OF(X509_CRL) *crls;  /* may be NULL: no revocation checking */
+    enum kp_crl_scope crl_scope; /* with crls: which certificates need one (default: every) */
     int64_t at;                /* unix seconds */
     enum kp_verify_purpose purpose;
     const char *dns_name;      /* peer name to match against SANs; NULL for none */

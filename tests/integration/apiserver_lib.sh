@@ -5,6 +5,7 @@
 #   stop_apiserver                   SIGTERM, and waits for a clean exit (status 0)
 #   kc VERSION KUBECONFIG args...    kubectl.VERSION with that kubeconfig (a file name under
 #                                    ROOT/etc/kubernetes, or a path) and a private cache
+#   jwt MODE KEY KID UID [JSON]      a service-account token for default/robot built here
 
 APISERVER_ROOT=
 start_apiserver() {
@@ -60,4 +61,39 @@ curl_admin() {
     fi
     curl -sS --cacert "$APISERVER_ROOT/etc/kubernetes/pki/ca.crt" --cert "$WORK/admin.crt" \
         --key "$WORK/admin.key" "$@" "$APISERVER_URL$path"
+}
+
+# jwt MODE KEY [claim overrides as JSON]: a token for default/robot, valid unless overridden.
+jwt() {
+    "$PYTHON" - "$@" <<'PY'
+import base64, hashlib, hmac, json, subprocess, sys, time
+mode, key, kid, uid = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+claims = {"iss": "https://kubernetes.default.svc.cluster.local",
+          "aud": ["https://kubernetes.default.svc.cluster.local"],
+          "sub": "system:serviceaccount:default:robot", "iat": now, "nbf": now,
+          "exp": now + 600, "jti": "0f0e0d0c-0000-4000-8000-000000000001",
+          "kubernetes.io": {"namespace": "default",
+                            "serviceaccount": {"name": "robot", "uid": uid}}}
+claims.update(overrides)
+alg = {"rs256": "RS256", "none": "none", "hs256": "HS256"}[mode]
+header = {"alg": alg, "kid": kid}
+signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+if mode == "rs256":
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(),
+                         capture_output=True, check=True).stdout
+elif mode == "hs256":
+    sig = hmac.new(open(key, "rb").read(), signing_input.encode(), hashlib.sha256).digest()
+else:
+    sig = b""
+print(signing_input + "." + b64(sig))
+PY
+}
+
+# jwt_kid PUBLIC-KEY-FILE: the kid Kubernetes gives a key (base64url SHA-256 of its PKIX DER).
+jwt_kid() {
+    openssl pkey -pubin -in "$1" -outform DER | openssl dgst -sha256 -binary |
+        basenc --base64url | tr -d '=\n'
 }

@@ -223,6 +223,9 @@ pass "kpki token create/list/delete and kubeconfig bootstrap: the token authenti
 stop_apiserver
 start_apiserver "$root"
 kc "$v" admin.conf get secret other -n work -o name | grep -qx secret/other || fail "data lost across a restart"
-kc "$v" admin.conf get clusterrolebinding -o name | grep -q robot-view || fail "bindings lost across a restart"
+# Into a file first: kubectl writes a line at a time, and `| grep -q` leaving at the first match
+# could kill it with SIGPIPE (a failure under pipefail) before it wrote the rest.
+kc "$v" admin.conf get clusterrolebinding -o name >"$WORK/bindings.txt"
+grep -q robot-view "$WORK/bindings.txt" || fail "bindings lost across a restart"
 pass "a restart keeps the objects"
 stop_apiserver

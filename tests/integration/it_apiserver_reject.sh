@@ -104,38 +104,9 @@ pass "front proxy: X-Remote-User with its certificate, ignored with any other"
 curl_admin /api/v1/namespaces/default/serviceaccounts -X POST -H 'Content-Type: application/json' \
     -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"robot"}}' >"$WORK/sa.json"
 sa_uid=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["uid"])' "$WORK/sa.json")
-kid=$(openssl pkey -pubin -in "$pki/sa.pub" -outform DER | openssl dgst -sha256 -binary |
-    basenc --base64url | tr -d '=\n')
+kid=$(jwt_kid "$pki/sa.pub")
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/other.key" 2>/dev/null
 
-# jwt MODE KEY [claim overrides as JSON]: a token for default/robot, valid unless overridden.
-jwt() {
-    "$PYTHON" - "$@" <<'PY'
-import base64, hashlib, hmac, json, subprocess, sys, time
-mode, key, kid, uid = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-claims = {"iss": "https://kubernetes.default.svc.cluster.local",
-          "aud": ["https://kubernetes.default.svc.cluster.local"],
-          "sub": "system:serviceaccount:default:robot", "iat": now, "nbf": now,
-          "exp": now + 600, "jti": "0f0e0d0c-0000-4000-8000-000000000001",
-          "kubernetes.io": {"namespace": "default",
-                            "serviceaccount": {"name": "robot", "uid": uid}}}
-claims.update(overrides)
-alg = {"rs256": "RS256", "none": "none", "hs256": "HS256"}[mode]
-header = {"alg": alg, "kid": kid}
-signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
-if mode == "rs256":
-    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(),
-                         capture_output=True, check=True).stdout
-elif mode == "hs256":
-    sig = hmac.new(open(key, "rb").read(), signing_input.encode(), hashlib.sha256).digest()
-else:
-    sig = b""
-print(signing_input + "." + b64(sig))
-PY
-}
 bearer() { whoami_status -H "Authorization: Bearer $1"; }
 
 good=$(jwt rs256 "$pki/sa.key" "$kid" "$sa_uid")

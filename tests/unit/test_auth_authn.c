@@ -46,6 +46,7 @@ static struct {
     X509 *fp_client;    /* CN front-proxy-client, front-proxy CA */
     X509 *fp_other;     /* CN someone-else, front-proxy CA */
     X509_CRL *crl;      /* the cluster CA's, listing `revoked` */
+    X509_CRL *fp_crl;   /* the front-proxy CA's, listing `fp_client` */
     EVP_PKEY *sa_rsa, *sa_ec, *stranger;
     char kid_rsa[64], kid_ec[64], kid_stranger[64];
     json_t *table; /* "resource/ns/name" -> object */
@@ -131,6 +132,10 @@ static int group_setup(void **state)
     assert_int_equal(
         kp_crl_build(fx.ca, fx.ca_key, &entry, 1, 1, NOW - 3600, NOW + 7 * DAY, &fx.crl, &err),
         KP_OK);
+    kp_cert_serial_hex(fx.fp_client, entry.serial_hex, sizeof(entry.serial_hex));
+    assert_int_equal(kp_crl_build(fx.fp_ca, fx.fp_ca_key, &entry, 1, 1, NOW - 3600,
+                                  NOW + 7 * DAY, &fx.fp_crl, &err),
+                     KP_OK);
 
     fx.sa_rsa = new_key(KP_KEY_RSA_2048);
     fx.sa_ec = new_key(KP_KEY_ECDSA_P256);
@@ -160,6 +165,7 @@ static int group_teardown(void **state)
         EVP_PKEY_free(keys[i]);
     }
     X509_CRL_free(fx.crl);
+    X509_CRL_free(fx.fp_crl);
     json_decref(fx.table);
     return 0;
 }
@@ -294,6 +300,7 @@ struct options {
     bool client_ca;
     bool requestheader;
     bool crl;
+    bool fp_crl;
     bool bootstrap;
     bool anonymous;
     const char *allowed_names;    /* csv; NULL: front-proxy-client */
@@ -308,13 +315,15 @@ struct options {
 static struct kp_authn *make_authn(const struct options *o)
 {
     STACK_OF(X509) *client_ca = sk_X509_new_null(), *fp_ca = sk_X509_new_null();
-    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null(), *fp_crls = sk_X509_CRL_new_null();
     assert_non_null(client_ca);
     assert_non_null(fp_ca);
     assert_non_null(crls);
+    assert_non_null(fp_crls);
     sk_X509_push(client_ca, fx.ca);
     sk_X509_push(fp_ca, fx.fp_ca);
     sk_X509_CRL_push(crls, fx.crl);
+    sk_X509_CRL_push(fp_crls, fx.fp_crl);
     struct kp_strlist allowed = list_of(o->allowed_names ? o->allowed_names : "front-proxy-client");
     struct kp_strlist issuers = list_of(ISSUER "," OLD_ISSUER);
     struct kp_strlist audiences = list_of(o->api_audiences ? o->api_audiences : "");
@@ -326,6 +335,7 @@ static struct kp_authn *make_authn(const struct options *o)
         .client_ca = o->client_ca ? client_ca : NULL,
         .client_crls = o->crl ? crls : NULL,
         .requestheader_ca = o->requestheader ? fp_ca : NULL,
+        .requestheader_crls = o->fp_crl ? fp_crls : NULL,
         .requestheader_allowed_names = &allowed,
         .requestheader_username_headers = o->username_headers ? &user_h : NULL,
         .requestheader_group_headers = o->group_headers ? &group_h : NULL,
@@ -348,6 +358,7 @@ static struct kp_authn *make_authn(const struct options *o)
     sk_X509_free(client_ca);
     sk_X509_free(fp_ca);
     sk_X509_CRL_free(crls);
+    sk_X509_CRL_free(fp_crls);
     struct kp_strlist *lists[] = {&allowed, &issuers, &audiences, &user_h, &group_h, &extra_p};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         kp_strlist_wipe(lists[i]);
@@ -668,9 +679,12 @@ static void test_x509_revoked(void **state)
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
     assert_string_equal(out.user.name, "alice");
     outcome_wipe(&out);
-    /* With CRLs, every CA of the path needs one (CRL_CHECK_ALL): the intermediate has none. */
+    /* A CA of the path without a CRL is not checked (KP_CRL_PUBLISHED_ISSUERS): the
+     * intermediate has none, so its certificates pass; the intermediate itself is checked
+     * against the cluster CA's CRL. */
     run(authn, fx.via_inter, fx.inter, NULL, NULL, 0, NOW, &out);
-    expect_refused(&out, "x509: client certificate rejected: unable to get certificate CRL", NULL);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    assert_string_equal(out.user.name, "bob");
     outcome_wipe(&out);
     /* Past the CRL's nextUpdate nothing of that CA is accepted. */
     run(authn, fx.alice, NULL, NULL, NULL, 0, NOW + 8 * DAY, &out);
@@ -681,6 +695,35 @@ static void test_x509_revoked(void **state)
     authn = make_authn(&(struct options){.client_ca = true});
     run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW, &out);
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    kp_authn_free(authn);
+}
+
+/* The front proxy's certificate is checked against its own CA's CRL (and only that one). */
+static void test_requestheader_revoked(void **state)
+{
+    (void)state;
+    const struct kp_header headers[] = {{"X-Remote-User", "eve"}, {"X-Remote-Group", "ops"}};
+    struct outcome out = {0};
+    struct kp_authn *authn =
+        make_authn(&(struct options){.client_ca = true, .requestheader = true, .fp_crl = true});
+    run(authn, fx.fp_client, NULL, NULL, headers, 2, NOW, &out);
+    expect_refused(&out, "requestheader: client certificate rejected: certificate revoked", NULL);
+    outcome_wipe(&out);
+    /* Another front-proxy certificate is not revoked (its CN is not allowed, though). */
+    run(authn, fx.fp_other, NULL, NULL, headers, 2, NOW, &out);
+    expect_refused(&out, "requestheader: x509: subject with cn=someone-else is not in the "
+                         "allowed list", NULL);
+    outcome_wipe(&out);
+    /* The front-proxy CRL says nothing about the cluster CA's certificates. */
+    run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    kp_authn_free(authn);
+    /* The cluster CA's CRL says nothing about the front proxy's. */
+    authn = make_authn(&(struct options){.client_ca = true, .requestheader = true, .crl = true});
+    run(authn, fx.fp_client, NULL, NULL, headers, 2, NOW, &out);
+    expect_user(&out, "requestheader", "eve", NULL, "ops,system:authenticated", NULL);
     outcome_wipe(&out);
     kp_authn_free(authn);
 }
@@ -2195,6 +2238,7 @@ int main(void)
         cmocka_unit_test_setup(test_x509_intermediate, reset_table),
         cmocka_unit_test_setup(test_x509_rejections, reset_table),
         cmocka_unit_test_setup(test_x509_revoked, reset_table),
+        cmocka_unit_test_setup(test_requestheader_revoked, reset_table),
         cmocka_unit_test_setup(test_x509_no_cn, reset_table),
         cmocka_unit_test_setup(test_front_proxy_identity, reset_table),
         cmocka_unit_test_setup(test_front_proxy_disallowed_cn, reset_table),

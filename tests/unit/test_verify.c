@@ -274,25 +274,33 @@ static void test_ca_rules(void **state)
     EVP_PKEY_free(k3);
 }
 
+/* The root's CRL listing `revoked` (number 7, current for a week), a stale one (past its
+ * nextUpdate), and one from another CA of the root's name (another key). */
+static void make_crls(X509 *revoked, X509_CRL **crl, X509_CRL **stale, X509_CRL **foreign)
+{
+    struct kp_crl_entry entry = {.revoked_at = NOW - 3600, .reason = KP_CRL_KEY_COMPROMISE};
+    kp_cert_serial_hex(revoked, entry.serial_hex, sizeof(entry.serial_hex));
+    struct kp_error err;
+    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 7, NOW - 60, NOW + 7 * DAY, crl,
+                                  &err),
+                     KP_OK);
+    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 6, NOW - 9 * DAY, NOW - 2 * DAY,
+                                  stale, &err),
+                     KP_OK);
+    assert_int_equal(kp_crl_build(other_root, other_key, NULL, 0, 1, NOW - 60, NOW + DAY,
+                                  foreign, &err),
+                     KP_OK);
+}
+
 static void test_revocation(void **state)
 {
     (void)state;
     X509 *revoked = make("revoked", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY,
                          CLIENT_EXT);
     X509 *fine = make("fine", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY, CLIENT_EXT);
-    struct kp_crl_entry entry = {.revoked_at = NOW - 3600, .reason = KP_CRL_KEY_COMPROMISE};
-    kp_cert_serial_hex(revoked, entry.serial_hex, sizeof(entry.serial_hex));
     X509_CRL *crl = NULL, *stale = NULL, *foreign = NULL;
     struct kp_error err;
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 7, NOW - 60, NOW + 7 * DAY, &crl,
-                                  &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(root, root_key, &entry, 1, 6, NOW - 9 * DAY, NOW - 2 * DAY,
-                                  &stale, &err),
-                     KP_OK);
-    assert_int_equal(kp_crl_build(other_root, other_key, NULL, 0, 1, NOW - 60, NOW + DAY,
-                                  &foreign, &err),
-                     KP_OK);
+    make_crls(revoked, &crl, &stale, &foreign);
     expect(run(revoked, root, NULL, NULL, crl, NOW, KP_PURPOSE_CLIENT, NULL, NULL, 0),
            KP_VERIFY_REVOKED, "revoked");
     expect(run(fine, root, NULL, NULL, crl, NOW, KP_PURPOSE_CLIENT, NULL, NULL, 0), KP_VERIFY_OK,
@@ -313,7 +321,9 @@ static void test_revocation(void **state)
     size_t count = 0;
     assert_int_equal(kp_crl_entries(crl, &entries, &count, &err), KP_OK);
     assert_int_equal(count, 1);
-    assert_string_equal(entries[0].serial_hex, entry.serial_hex);
+    char revoked_serial[80];
+    kp_cert_serial_hex(revoked, revoked_serial, sizeof(revoked_serial));
+    assert_string_equal(entries[0].serial_hex, revoked_serial);
     assert_int_equal(entries[0].reason, KP_CRL_KEY_COMPROMISE);
     assert_int_equal(entries[0].revoked_at, NOW - 3600);
     free(entries);
@@ -371,12 +381,88 @@ static void test_pathological_input_is_bounded(void **state)
     EVP_PKEY_free(k);
 }
 
+/* KP_CRL_PUBLISHED_ISSUERS: a CA without a CRL is not checked; a CA with one is, fully. */
+static enum kp_verify_reason run_published(X509 *leaf, X509 *second, X509 *untrusted,
+                                           X509_CRL *crl, enum kp_crl_scope scope)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *chain = sk_X509_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    sk_X509_push(anchors, root);
+    sk_X509_push(anchors, second);
+    if (untrusted != NULL) {
+        sk_X509_push(chain, untrusted);
+    }
+    sk_X509_CRL_push(crls, crl);
+    struct kp_verify_params params = {.anchors = anchors, .untrusted = chain, .crls = crls,
+                                      .crl_scope = scope, .at = NOW,
+                                      .purpose = KP_PURPOSE_CLIENT};
+    struct kp_verify_result result;
+    struct kp_error err;
+    assert_int_equal(kp_verify_chain(&params, leaf, &result, &err), KP_OK);
+    enum kp_verify_reason reason = result.reason;
+    kp_verify_result_wipe(&result);
+    sk_X509_free(anchors);
+    sk_X509_free(chain);
+    sk_X509_CRL_free(crls);
+    return reason;
+}
+
+static void test_revocation_published_issuers(void **state)
+{
+    (void)state;
+    EVP_PKEY *second_key = key();
+    X509 *second = make("second", second_key, NULL, NULL, NOW - DAY, NOW + 3650 * DAY, CA_EXT);
+    X509 *revoked = make("revoked", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY,
+                         CLIENT_EXT);
+    X509 *fine = make("fine", leaf_key, root, root_key, NOW - DAY, NOW + 30 * DAY, CLIENT_EXT);
+    X509 *of_second = make("of-second", leaf_key, second, second_key, NOW - DAY, NOW + 30 * DAY,
+                           CLIENT_EXT);
+    X509 *via_inter = make("via-inter", leaf_key, intermediate, inter_key, NOW - DAY,
+                           NOW + 30 * DAY, CLIENT_EXT);
+    X509_CRL *crl = NULL, *stale = NULL, *foreign = NULL;
+    make_crls(revoked, &crl, &stale, &foreign);
+    const struct {
+        const char *row;
+        X509 *leaf, *untrusted;
+        X509_CRL *crl;
+        enum kp_verify_reason every, published;
+    } rows[] = {
+        {"revoked by the CA that published the CRL", revoked, NULL, crl, KP_VERIFY_REVOKED,
+         KP_VERIFY_REVOKED},
+        {"not revoked", fine, NULL, crl, KP_VERIFY_OK, KP_VERIFY_OK},
+        {"a second CA without a CRL", of_second, NULL, crl, KP_VERIFY_CRL_PROBLEM, KP_VERIFY_OK},
+        {"an intermediate without a CRL", via_inter, intermediate, crl, KP_VERIFY_CRL_PROBLEM,
+         KP_VERIFY_OK},
+        {"the CA's CRL is stale", fine, NULL, stale, KP_VERIFY_CRL_PROBLEM,
+         KP_VERIFY_CRL_PROBLEM},
+        {"a CRL of the CA's name by another key", fine, NULL, foreign, KP_VERIFY_CRL_PROBLEM,
+         KP_VERIFY_CRL_PROBLEM},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        expect(run_published(rows[i].leaf, second, rows[i].untrusted, rows[i].crl,
+                             KP_CRL_EVERY_ISSUER),
+               rows[i].every, rows[i].row);
+        expect(run_published(rows[i].leaf, second, rows[i].untrusted, rows[i].crl,
+                             KP_CRL_PUBLISHED_ISSUERS),
+               rows[i].published, rows[i].row);
+    }
+    X509 *certs[] = {second, revoked, fine, of_second, via_inter};
+    for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
+        X509_free(certs[i]);
+    }
+    X509_CRL_free(crl);
+    X509_CRL_free(stale);
+    X509_CRL_free(foreign);
+    EVP_PKEY_free(second_key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_chains),
         cmocka_unit_test(test_ca_rules),
         cmocka_unit_test(test_revocation),
+        cmocka_unit_test(test_revocation_published_issuers),
         cmocka_unit_test(test_pathological_input_is_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
