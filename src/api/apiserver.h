@@ -44,6 +44,8 @@ struct kp_apiserver_config {
     struct kp_strlist api_audiences;                   /* --api-audiences */
     bool enable_bootstrap_token_auth;                  /* --enable-bootstrap-token-auth */
     bool anonymous_auth;                               /* --anonymous-auth */
+    int64_t token_cache_entries;       /* kpki: --token-cache-entries (verified service-account
+                                          tokens; 0 turns the cache off); default 4096 */
     struct kp_strlist authorization_modes;             /* --authorization-mode: Node,RBAC,
                                                           AlwaysAllow, AlwaysDeny */
     const char *storage_file;          /* the SQLite database (kpki: --storage-file) */

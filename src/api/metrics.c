@@ -288,6 +288,21 @@ static void write_requests(struct out *o, struct kp_metrics *m)
     }
 }
 
+static void write_token_cache(struct out *o, struct kp_api *api)
+{
+    struct kp_trust *trust = kp_api_trust(api);
+    uint64_t hits = 0, misses = 0;
+    if (trust)
+        kp_authn_token_cache_stats(trust->authn, &hits, &misses);
+    kp_trust_unref(trust);
+    put(o, "# HELP kpki_token_cache_requests_total Service-account tokens looked up in the "
+           "verified-token cache (since the last reload of the keys), by result.\n"
+           "# TYPE kpki_token_cache_requests_total counter\n"
+           "kpki_token_cache_requests_total{result=\"hit\"} %llu\n"
+           "kpki_token_cache_requests_total{result=\"miss\"} %llu\n",
+        (unsigned long long)hits, (unsigned long long)misses);
+}
+
 static void write_authn(struct out *o, struct kp_metrics *m)
 {
     put(o, "# HELP kpki_authentication_attempts_total Authentication attempts by method (for a "
@@ -436,6 +451,7 @@ void kp_metrics_handle(struct kp_call *call)
     if (api->metrics) {
         write_requests(&o, api->metrics);
         write_authn(&o, api->metrics);
+        write_token_cache(&o, api);
         write_process(&o, api->metrics);
     }
     write_tls(&o, api);

@@ -177,6 +177,7 @@ static enum kp_result build_trust(const struct kp_reload *reload, struct kp_trus
             .anonymous = c->anonymous_auth,
             .lookup = kp_registry_lookup,
             .lookup_context = reload->api,
+            .token_cache_entries = (size_t)reload->api->config.token_cache_entries,
         };
         rc = kp_authn_new(&ac, &trust->authn, err);
     }

@@ -34,6 +34,7 @@ void kp_apiserver_config_init(struct kp_apiserver_config *config)
     config->secure_port = 6443;
     config->service_account_extend_token_expiration = true;
     config->enable_bootstrap_token_auth = true;
+    config->token_cache_entries = 4096;
     config->min_request_timeout = 1800;
     kp_http_limits_default(&config->limits);
 }

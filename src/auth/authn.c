@@ -10,12 +10,14 @@
 #include "auth/authn.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth/token_cache.h"
 #include "core/duration.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -40,6 +42,7 @@ struct kp_authn {
     bool anonymous;
     kp_object_lookup_fn lookup;
     void *lookup_context;
+    struct kp_token_cache *token_cache; /* NULL: no cache; locked inside */
 };
 
 /* ---- small helpers ---- */
@@ -195,6 +198,11 @@ enum kp_result kp_authn_new(const struct kp_authn_config *config, struct kp_auth
     authn->anonymous = config->anonymous;
     authn->lookup = config->lookup;
     authn->lookup_context = config->lookup_context;
+    if (config->token_cache_entries &&
+        !(authn->token_cache = kp_token_cache_new(config->token_cache_entries))) {
+        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+        goto fail;
+    }
     *out = authn;
     return KP_OK;
 fail:
@@ -219,7 +227,13 @@ void kp_authn_free(struct kp_authn *authn)
     free(authn->sa_keys);
     kp_strlist_wipe(&authn->issuers);
     kp_strlist_wipe(&authn->api_audiences);
+    kp_token_cache_free(authn->token_cache);
     free(authn);
+}
+
+void kp_authn_token_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses)
+{
+    kp_token_cache_stats(authn->token_cache, hits, misses);
 }
 
 void kp_authn_result_wipe(struct kp_authn_result *result)
@@ -582,6 +596,52 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
     return AUTH_OK;
 }
 
+/* The claims of a service-account token whose signature and times check out (a new
+ * reference), from the cache when it was verified before. NULL with *answer AUTH_PASS (not a
+ * token of our issuers: other authenticators judge it) or AUTH_FAIL (refused, with the reason in
+ * result, or *rc set when the check could not run). */
+static json_t *verified_sa_claims(const struct kp_authn *authn, const char *token, size_t len,
+                                  int64_t now, bool *legacy, struct kp_authn_result *result,
+                                  struct kp_error *err, enum kp_result *rc,
+                                  enum auth_answer *answer)
+{
+    json_t *claims = kp_token_cache_get(authn->token_cache, token, len, now, legacy);
+    if (claims)
+        return claims;
+    /* Only tokens that claim one of our issuers are ours to judge (jwt.go hasCorrectIssuer):
+     * another issuer's token falls through to the other authenticators. */
+    struct kp_jwt unverified = {0};
+    *answer = AUTH_PASS;
+    if (kp_jwt_decode(token, len, &unverified, NULL) != KP_OK) {
+        kp_jwt_wipe(&unverified);
+        return NULL;
+    }
+    const char *iss = json_str(unverified.claims, "iss");
+    *legacy = iss && strcmp(iss, KP_SA_LEGACY_ISSUER) == 0;
+    bool ours = iss && (*legacy || kp_strlist_contains(&authn->issuers, iss));
+    kp_jwt_wipe(&unverified);
+    if (!ours)
+        return NULL;
+    *answer = AUTH_FAIL;
+    struct kp_jwt jwt = {0};
+    enum kp_jwt_verdict verdict;
+    *rc = kp_jwt_verify(token, len, authn->sa_keys, authn->sa_key_count, now, KP_SA_TOKEN_LEEWAY,
+                        &jwt, &verdict, err);
+    if (*rc == KP_OK && verdict != KP_JWT_VALID)
+        set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
+    if (*rc == KP_OK && verdict == KP_JWT_VALID) {
+        claims = json_incref(jwt.claims);
+        /* Good until exp (plus the leeway verification allows); legacy tokens have no exp
+         * and are capped by the cache. */
+        const json_t *exp = json_object_get(claims, "exp");
+        int64_t until = json_is_integer(exp) ? (int64_t)json_integer_value(exp) + KP_SA_TOKEN_LEEWAY
+                                             : INT64_MAX;
+        kp_token_cache_put(authn->token_cache, token, len, claims, *legacy, until, now);
+    }
+    kp_jwt_wipe(&jwt);
+    return claims;
+}
+
 static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char *token,
                                        const struct kp_strlist *audiences, int64_t now,
                                        struct kp_user *user, struct kp_authn_result *result,
@@ -590,31 +650,14 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
     size_t len = strlen(token);
     if (!authn->sa_key_count || !kp_jwt_looks_like(token, len))
         return AUTH_PASS;
-    /* Only tokens that claim one of our issuers are ours to judge (jwt.go hasCorrectIssuer):
-     * another issuer's token falls through to the other authenticators. */
-    struct kp_jwt unverified = {0};
-    if (kp_jwt_decode(token, len, &unverified, NULL) != KP_OK) {
-        kp_jwt_wipe(&unverified);
-        return AUTH_PASS;
-    }
-    const char *iss = json_str(unverified.claims, "iss");
-    bool legacy = iss && strcmp(iss, KP_SA_LEGACY_ISSUER) == 0;
-    bool ours = iss && (legacy || kp_strlist_contains(&authn->issuers, iss));
-    kp_jwt_wipe(&unverified);
-    if (!ours)
-        return AUTH_PASS;
-
-    struct kp_jwt jwt = {0};
-    enum kp_jwt_verdict verdict;
-    *rc = kp_jwt_verify(token, len, authn->sa_keys, authn->sa_key_count, now, KP_SA_TOKEN_LEEWAY,
-                        &jwt, &verdict, err);
-    if (*rc != KP_OK)
-        return AUTH_FAIL;
+    bool legacy = false;
     enum auth_answer answer = AUTH_FAIL;
+    json_t *claims = verified_sa_claims(authn, token, len, now, &legacy, result, err, rc, &answer);
+    if (!claims)
+        return answer;
+    answer = AUTH_FAIL;
     struct kp_strlist token_aud = {0};
-    if (verdict != KP_JWT_VALID) {
-        set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
-    } else if (legacy) {
+    if (legacy) {
         /* Legacy tokens carry no audience: upstream gives them the API audiences (jwt.go's
          * implicitAuds), so they are good only where one of those is asked for - a
          * TokenReview for another audience must not accept them. */
@@ -623,23 +666,23 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
             set_reason(result, "serviceaccount: a legacy token (no aud) is valid only for the "
                                "API audiences");
         } else {
-            answer = validate_legacy(authn, token, jwt.claims, user, result, err, rc);
+            answer = validate_legacy(authn, token, claims, user, result, err, rc);
             if (answer == AUTH_OK &&
                 (*rc = audiences_intersect(&result->audiences, audiences, &authn->api_audiences,
                                            err)) != KP_OK)
                 answer = AUTH_FAIL;
         }
-    } else if (!claim_audiences(jwt.claims, &token_aud) || token_aud.count == 0 ||
+    } else if (!claim_audiences(claims, &token_aud) || token_aud.count == 0 ||
                !strlist_intersects(&token_aud, audiences)) {
         set_reason(result, "serviceaccount: token audiences do not match the API audiences");
     } else {
-        answer = validate_bound(authn, jwt.claims, now, user, result, err, rc);
+        answer = validate_bound(authn, claims, now, user, result, err, rc);
         if (answer == AUTH_OK &&
             (*rc = audiences_intersect(&result->audiences, audiences, &token_aud, err)) != KP_OK)
             answer = AUTH_FAIL;
     }
     kp_strlist_wipe(&token_aud);
-    kp_jwt_wipe(&jwt);
+    json_decref(claims);
     if (answer == AUTH_OK)
         result->method = "serviceaccount";
     else

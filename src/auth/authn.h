@@ -22,7 +22,8 @@
  *   FailOnError union).
  *
  * Objects are looked up through config->lookup (the API server's storage); auth never reaches
- * up into the API layer. Thread-safe: an authenticator is immutable after kp_authn_new.
+ * up into the API layer. Thread-safe: an authenticator is immutable after kp_authn_new, but for its
+ * verified-token cache (auth/token_cache.h), which locks itself.
  */
 #ifndef KP_AUTH_AUTHN_H
 #define KP_AUTH_AUTHN_H
@@ -59,6 +60,9 @@ struct kp_authn_config {
     bool anonymous;                     /* --anonymous-auth */
     kp_object_lookup_fn lookup;         /* serviceaccounts, pods, secrets, nodes */
     void *lookup_context;
+    size_t token_cache_entries;         /* verified service-account tokens remembered (by
+                                           SHA-256) so signatures are checked once; 0: none.
+                                           Existence and UIDs are still checked every time. */
 };
 
 struct kp_authn;
@@ -71,6 +75,9 @@ void kp_authn_free(struct kp_authn *authn); /* NULL is a no-op */
 /* The client CA certificates x509 authentication uses (a new stack holding new references:
  * sk_X509_pop_free(stack, X509_free)); empty when x509 is off, NULL when out of memory. */
 STACK_OF(X509) *kp_authn_client_cas(const struct kp_authn *authn);
+
+/* Hits and misses of the verified-token cache (zeros without one). */
+void kp_authn_token_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses);
 
 /* One request header (borrowed). */
 struct kp_header {

@@ -49,6 +49,9 @@ static const struct kp_cli_flag flags[] = {
     {"api-audiences", "AUDIENCES", "the issuer", "audiences the API accepts (comma-separated)"},
     {"enable-bootstrap-token-auth", "BOOL", "true", "authenticate bootstrap tokens"},
     {"anonymous-auth", "BOOL", "false", "serve requests without credentials as system:anonymous"},
+    {"token-cache-entries", "N", "4096",
+     "service-account tokens whose signature was verified, remembered (by SHA-256, until their "
+     "exp) so it is checked once; 0 turns the cache off"},
     {"authorization-mode", "MODES", "Node,RBAC", "Node, RBAC, AlwaysAllow, AlwaysDeny"},
     {"storage-file", "FILE", "DIR/var/lib/kpki/apiserver.db", "the SQLite store (kpki)"},
     {"threads", "N", "one per CPU", "worker threads (kpki)"},
@@ -189,6 +192,9 @@ static enum kp_result apply_flags(struct options *o, const struct kp_cli_parsed 
             rc = parse_bool(name, v, &c->enable_bootstrap_token_auth, err);
         } else if (strcmp(name, "anonymous-auth") == 0) {
             rc = parse_bool(name, v, &c->anonymous_auth, err);
+        } else if (strcmp(name, "token-cache-entries") == 0) {
+            rc = parse_int(name, v, 0, 1 << 24, &n, err);
+            c->token_cache_entries = n;
         } else if (strcmp(name, "authorization-mode") == 0) {
             kp_strlist_wipe(&c->authorization_modes);
             rc = kp_strlist_add_split(&c->authorization_modes, v, err);

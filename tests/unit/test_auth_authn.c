@@ -308,6 +308,7 @@ struct options {
     const char *username_headers; /* csv; NULL: the default */
     const char *group_headers;
     const char *extra_prefixes;
+    size_t token_cache;           /* entries; 0: no cache */
 };
 
 #define FULL .client_ca = true, .requestheader = true, .bootstrap = true
@@ -348,6 +349,7 @@ static struct kp_authn *make_authn(const struct options *o)
         .anonymous = o->anonymous,
         .lookup = lookup,
         .lookup_context = fx.table,
+        .token_cache_entries = o->token_cache,
     };
     struct kp_authn *authn = NULL;
     struct kp_error err;
@@ -1377,6 +1379,62 @@ static void test_sa_token_service_account_state(void **state)
     kp_authn_free(authn);
 }
 
+/* The verified-token cache: a token presented again is not verified again (a hit), yet the
+ * service account's existence and the token's expiry are judged as without the cache. */
+static void test_sa_token_cache(void **state)
+{
+    (void)state;
+    struct kp_authn *authn = make_authn(&(struct options){FULL, .token_cache = 64});
+    uint64_t hits = 0, misses = 0;
+    /* Issued an hour ago for an hour: exp = NOW, good until NOW + 60 (the leeway). */
+    char *token =
+        token_for(&(struct token_spec){.now = NOW - 3600}, fx.sa_rsa, fx.kid_rsa, NULL, 0);
+    const int64_t times[] = {NOW - 10, NOW, NOW + 59};
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        struct outcome out = {0};
+        run_bearer(authn, token, times[i], &out);
+        assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+        assert_string_equal(out.user.name, "system:serviceaccount:default:builder");
+        outcome_wipe(&out);
+    }
+    kp_authn_token_cache_stats(authn, &hits, &misses);
+    assert_int_equal(misses, 1);
+    assert_int_equal(hits, 2);
+    struct outcome out = {0};
+    run_bearer(authn, token, NOW + 60, &out); /* the entry has expired with the token */
+    expect_refused(&out, "serviceaccount: token refused: expired", token);
+    outcome_wipe(&out);
+    free(token);
+    /* A valid signature for a service account that does not exist: cached, still refused. */
+    token = token_for(&(struct token_spec){.name = "ghost", .uid = "ghost-uid"}, fx.sa_ec,
+                      fx.kid_ec, NULL, 0);
+    for (int round = 0; round < 2; round++) {
+        run_bearer(authn, token, NOW, &out);
+        expect_refused(&out, "serviceaccount: service account default/ghost does not exist",
+                       token);
+        outcome_wipe(&out);
+    }
+    kp_authn_token_cache_stats(authn, &hits, &misses);
+    assert_int_equal(hits, 3);
+    /* A forged token is never cached: refused each time by the signature check. */
+    size_t at = strlen(token) - 3;
+    token[at] = token[at] == 'A' ? 'B' : 'A';
+    for (int round = 0; round < 2; round++) {
+        run_bearer(authn, token, NOW, &out);
+        expect_refused(&out, "serviceaccount: token refused: bad-signature", token);
+        outcome_wipe(&out);
+    }
+    kp_authn_token_cache_stats(authn, &hits, &misses);
+    assert_int_equal(hits, 3);
+    free(token);
+    kp_authn_free(authn);
+    /* Without a cache: nothing is counted. */
+    authn = make_authn(&(struct options){FULL});
+    kp_authn_token_cache_stats(authn, &hits, &misses);
+    assert_int_equal(hits + misses, 0);
+    kp_authn_free(authn);
+}
+
 static void test_sa_token_bound_object_state(void **state)
 {
     (void)state;
@@ -2252,6 +2310,7 @@ int main(void)
         cmocka_unit_test_setup(test_sa_token_other_issuer, reset_table),
         cmocka_unit_test_setup(test_sa_token_forged, reset_table),
         cmocka_unit_test_setup(test_sa_token_service_account_state, reset_table),
+        cmocka_unit_test_setup(test_sa_token_cache, reset_table),
         cmocka_unit_test_setup(test_sa_token_bound_object_state, reset_table),
         cmocka_unit_test_setup(test_sa_token_inconsistent_claims, reset_table),
         cmocka_unit_test_setup(test_sa_token_legacy, reset_table),
