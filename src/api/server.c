@@ -225,6 +225,18 @@ static bool parse_selectors(struct kp_call *call)
     return true;
 }
 
+/* The connection's memo of its client chain's verification (created with the first request
+ * that presents a chain; NULL without one, or out of memory: verified every time). */
+static struct kp_authn_memo *connection_memo(struct kp_call *call)
+{
+    if (!kp_http_peer_chain(call->http))
+        return NULL;
+    struct kp_authn_memo *memo = kp_http_conn_data(call->http);
+    if (!memo && (memo = calloc(1, sizeof(*memo))))
+        kp_http_conn_set_data(call->http, memo);
+    return memo;
+}
+
 static bool authenticate(struct kp_call *call)
 {
     const char *names[MAX_HEADERS], *values[MAX_HEADERS];
@@ -239,6 +251,7 @@ static bool authenticate(struct kp_call *call)
         .authorization = kp_http_header(call->http, "Authorization"),
         .headers = headers,
         .header_count = count,
+        .memo = connection_memo(call),
     };
     struct kp_authn_result result;
     struct kp_error err;

@@ -10,6 +10,7 @@
 #include "auth/authn.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -43,7 +44,10 @@ struct kp_authn {
     kp_object_lookup_fn lookup;
     void *lookup_context;
     struct kp_token_cache *token_cache; /* NULL: no cache; locked inside */
+    uint64_t id; /* unique among the process's authenticators (kp_authn_memo) */
 };
+
+static atomic_uint_fast64_t next_authn_id = 1;
 
 /* ---- small helpers ---- */
 
@@ -198,6 +202,7 @@ enum kp_result kp_authn_new(const struct kp_authn_config *config, struct kp_auth
     authn->anonymous = config->anonymous;
     authn->lookup = config->lookup;
     authn->lookup_context = config->lookup_context;
+    authn->id = atomic_fetch_add(&next_authn_id, 1);
     if (config->token_cache_entries &&
         !(authn->token_cache = kp_token_cache_new(config->token_cache_entries))) {
         rc = kp_error_set(err, KP_ERR_IO, "out of memory");
@@ -280,6 +285,28 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
     return ok;
 }
 
+/* verify_client_chain, unless the connection's memo says this authenticator verified the same
+ * chain against the same CA (slot) a short while ago. */
+static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_input *input,
+                            bool front_proxy, int64_t now, char *why, size_t why_size,
+                            struct kp_error *err, enum kp_result *rc)
+{
+    struct kp_authn_memo *memo = input->memo;
+    int64_t *until = !memo ? NULL : front_proxy ? &memo->requestheader_until : &memo->x509_until;
+    if (memo && memo->authn_id == authn->id && now < *until)
+        return true;
+    bool ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
+                                  front_proxy ? authn->requestheader_crls : authn->client_crls,
+                                  input->peer_chain, now, why, why_size, err, rc);
+    if (ok && memo) {
+        if (memo->authn_id != authn->id)
+            *memo = (struct kp_authn_memo){.authn_id = authn->id};
+        int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
+        *until = now + KP_AUTHN_MEMO_SECONDS < not_after ? now + KP_AUTHN_MEMO_SECONDS : not_after;
+    }
+    return ok;
+}
+
 static void leaf_fingerprint_extra(X509 *leaf, char *out, size_t size)
 {
     char hex[3 * 32 + 1];
@@ -302,8 +329,7 @@ static enum auth_answer authn_x509(const struct kp_authn *authn,
     if (!authn->client_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
         return AUTH_PASS;
     char why[384] = "";
-    if (!verify_client_chain(authn->client_ca, authn->client_crls, input->peer_chain, now, why,
-                             sizeof(why), err, rc)) {
+    if (!verify_memoized(authn, input, false, now, why, sizeof(why), err, rc)) {
         if (*rc == KP_OK)
             set_reason(result, "x509: client certificate rejected: %s", why);
         return AUTH_FAIL;
@@ -357,8 +383,7 @@ static enum auth_answer authn_requestheader(const struct kp_authn *authn,
     if (!authn->requestheader_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
         return AUTH_PASS;
     char why[384] = "";
-    if (!verify_client_chain(authn->requestheader_ca, authn->requestheader_crls,
-                             input->peer_chain, now, why, sizeof(why), err, rc)) {
+    if (!verify_memoized(authn, input, true, now, why, sizeof(why), err, rc)) {
         if (*rc == KP_OK)
             set_reason(result, "requestheader: client certificate rejected: %s", why);
         return AUTH_FAIL;

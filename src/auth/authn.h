@@ -85,11 +85,27 @@ struct kp_header {
     const char *value;
 };
 
+/* How long a connection's verified client chain is taken as verified without checking it
+ * again (at most; never past the leaf's notAfter). A new trust snapshot (a reloaded CA or CRL)
+ * ends it at once. */
+#define KP_AUTHN_MEMO_SECONDS 60
+
+/* What one TLS connection remembers of its client chain's verification, so that keep-alive
+ * requests do not verify the same chain (which cannot change within a connection) again:
+ * which authenticator verified it and until when, for the client CA and the front-proxy CA.
+ * Zero-initialise; owned by the connection; one request at a time. */
+struct kp_authn_memo {
+    uint64_t authn_id;
+    int64_t x509_until;
+    int64_t requestheader_until;
+};
+
 struct kp_authn_input {
     STACK_OF(X509) *peer_chain;      /* what the client presented, leaf first; NULL: none */
     const char *authorization;       /* the Authorization header; NULL: none */
     const struct kp_header *headers; /* every request header (front-proxy identity) */
     size_t header_count;
+    struct kp_authn_memo *memo;      /* the connection's; NULL: verify every time */
 };
 
 enum kp_authn_outcome {

@@ -126,6 +126,7 @@ struct conn {
     bufferevent_data_cb evhttp_write_cb; /* evhttp's own, behind guarded_write_cb */
     char tls_error[160];                 /* why the handshake failed (debug log) */
     char tls_reason[64];                 /* the same, short, for kp_http_server_stats */
+    void *app_data;                      /* kp_http_conn_set_data; freed with the conn */
     char remote[INET6_ADDRSTRLEN + 8];
 };
 
@@ -583,6 +584,7 @@ static void conn_free(struct conn *conn)
     if (conn->peer_chain != NULL) {
         sk_X509_pop_free(conn->peer_chain, X509_free);
     }
+    free(conn->app_data);
     atomic_fetch_sub(&server->connections, 1);
     free(conn);
 }
@@ -1355,6 +1357,17 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
 int kp_http_response_status(const struct kp_http_request *request)
 {
     return request->status;
+}
+
+void *kp_http_conn_data(struct kp_http_request *request)
+{
+    return request->conn->app_data;
+}
+
+void kp_http_conn_set_data(struct kp_http_request *request, void *data)
+{
+    free(request->conn->app_data);
+    request->conn->app_data = data;
 }
 
 /* ------------------------------------------------------------------ streams (public) */

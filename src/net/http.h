@@ -135,6 +135,13 @@ void kp_http_add_header(struct kp_http_request *request, const char *name, const
 void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
                      const char *body, size_t len);
 
+/* One pointer of the application's per TLS connection (what the connection's client chain
+ * was verified as, say), NULL until set. Set takes ownership: the data is freed with free()
+ * when the connection goes, or when it is set again. The worker thread of the request only;
+ * a connection's requests run one at a time. */
+void *kp_http_conn_data(struct kp_http_request *request);
+void kp_http_conn_set_data(struct kp_http_request *request, void *data);
+
 /* The status of the response or stream sent for request, 0 if none yet. */
 int kp_http_response_status(const struct kp_http_request *request);
 

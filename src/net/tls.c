@@ -18,7 +18,8 @@
  *  - No stateless session tickets: OpenSSL serialises only the leaf into a ticket, so a resumed
  *    connection would lose the intermediates the client presented. With SSL_OP_NO_TICKET,
  *    resumption (TLS 1.2 session ids, TLS 1.3 stateful tickets) goes through this context's
- *    session cache, which keeps the whole chain.
+ *    session cache, which keeps the whole chain. One ticket per TLS 1.3 handshake, and at most
+ *    1024 sessions per context, so clients that never resume cannot grow the server's memory.
  *  - Encrypted private keys are refused (never a password prompt on the terminal).
  */
 #include <errno.h>
@@ -31,6 +32,9 @@
 
 #include "crypto/crypto.h"
 #include "net/http.h"
+
+/* Sessions kept for resumption per server context (an evicted one just means a full handshake). */
+#define KP_TLS_SESSION_CACHE_SIZE 1024
 
 /* TLS 1.2 suites: ECDHE + AEAD only (Go's secure default set). TLS 1.3 suites are OpenSSL's
  * defaults (AES-GCM and ChaCha20-Poly1305), all AEAD. */
@@ -125,6 +129,12 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     }
     SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                         SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Each cached session holds the client's chain (about 11 KiB): OpenSSL's default of 20,480
+     * sessions, two per TLS 1.3 handshake, let clients that never resume (every new kubectl
+     * process) grow the server by 200+ MB. One ticket per handshake and a bounded cache keep
+     * resumption for the clients that reconnect (kubelets) within ~11 MB. */
+    SSL_CTX_set_num_tickets(server_ctx, 1);
+    SSL_CTX_sess_set_cache_size(server_ctx, KP_TLS_SESSION_CACHE_SIZE);
     /* Idle connections (watches, kubelets) give their record buffers back. */
     SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, accept_any_client_chain);

@@ -391,6 +391,9 @@ static STACK_OF(X509) * chain_of(X509 *leaf, X509 *intermediate)
     return chain;
 }
 
+/* The connection memo run() passes (test_x509_memo sets it; NULL: none). */
+static struct kp_authn_memo *run_memo;
+
 static void run(const struct kp_authn *authn, X509 *leaf, X509 *intermediate,
                 const char *authorization, const struct kp_header *headers, size_t header_count,
                 int64_t now, struct outcome *out)
@@ -401,6 +404,7 @@ static void run(const struct kp_authn *authn, X509 *leaf, X509 *intermediate,
         .authorization = authorization,
         .headers = headers,
         .header_count = header_count,
+        .memo = run_memo,
     };
     struct kp_error err = {0};
     enum kp_result rc = kp_authn_request(authn, &input, now, &out->user, &out->result, &err);
@@ -699,6 +703,48 @@ static void test_x509_revoked(void **state)
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
     outcome_wipe(&out);
     kp_authn_free(authn);
+}
+
+/* A connection's memo: the chain verified once is taken as verified for a minute by the same
+ * authenticator; another authenticator (a reload) or the minute's end verifies again. */
+static void test_x509_memo(void **state)
+{
+    (void)state;
+    struct kp_authn *plain = make_authn(&(struct options){.client_ca = true});
+    struct kp_authn *with_crl = make_authn(&(struct options){.client_ca = true, .crl = true});
+    struct kp_authn_memo memo = {0};
+    run_memo = &memo;
+    struct outcome out = {0};
+    run(plain, fx.revoked, NULL, NULL, NULL, 0, NOW, &out); /* no CRL: just a certificate */
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    assert_int_not_equal(memo.authn_id, 0);
+    assert_int_equal(memo.x509_until, NOW + KP_AUTHN_MEMO_SECONDS);
+    assert_int_equal(memo.requestheader_until, 0);
+    /* Within the minute the memo stands, whatever chain comes: it is the connection's, which
+     * cannot change - here a foreign one shows that nothing was verified. */
+    run(plain, fx.wrong_ca, NULL, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS - 1, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    assert_string_equal(out.user.name, "mallory");
+    outcome_wipe(&out);
+    /* At the minute's end it is verified again (and refused). */
+    run(plain, fx.wrong_ca, NULL, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS, &out);
+    expect_refused(&out, "x509: client certificate rejected", NULL);
+    outcome_wipe(&out);
+    /* A new authenticator (a reloaded CRL) verifies again at once: now revoked. */
+    run(with_crl, fx.revoked, NULL, NULL, NULL, 0, NOW + 1, &out);
+    expect_refused(&out, "x509: client certificate rejected: certificate revoked", NULL);
+    outcome_wipe(&out);
+    /* Never past the leaf's notAfter. */
+    memo = (struct kp_authn_memo){0};
+    int64_t not_after = kp_cert_not_after(fx.alice);
+    run(plain, fx.alice, NULL, NULL, NULL, 0, not_after - 10, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    assert_int_equal(memo.x509_until, not_after);
+    run_memo = NULL;
+    kp_authn_free(plain);
+    kp_authn_free(with_crl);
 }
 
 /* The front proxy's certificate is checked against its own CA's CRL (and only that one). */
@@ -2296,6 +2342,7 @@ int main(void)
         cmocka_unit_test_setup(test_x509_intermediate, reset_table),
         cmocka_unit_test_setup(test_x509_rejections, reset_table),
         cmocka_unit_test_setup(test_x509_revoked, reset_table),
+        cmocka_unit_test_setup(test_x509_memo, reset_table),
         cmocka_unit_test_setup(test_requestheader_revoked, reset_table),
         cmocka_unit_test_setup(test_x509_no_cn, reset_table),
         cmocka_unit_test_setup(test_front_proxy_identity, reset_table),
