@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/apiserver-tls.sh BUILD_DIR [--runs N] [--seconds S] [--connections C] [--hold N]
+# bench/apiserver-tls.sh BUILD_DIR [--runs N] [--seconds S] [--connections C] [--hold N] [--churn N]
 #
 # Server CPU per operation, rate, latency and memory of `kpki apiserver` over mutual TLS, with
 # nginx (Debian's, `ssl_verify_client on`) measured in the same run, on the same certificates,
@@ -18,11 +18,13 @@
 #   - keep-alive GET /version authenticated by a service-account JWT, no client certificate
 #     (ES256 on the P-256 tree, RS256 on the RSA tree);
 #   - latency at half the peak rate: open loop at half the median keep-alive /version rate;
-#   - resident memory: idle after start, after the load, and holding C connections open.
+#   - resident memory, on servers started afresh for it: idle, holding --hold connections, after
+#     --churn full TLS 1.3 handshakes that are never resumed (kpki keeps a session for each in
+#     its cache), and kpki holding the connections again after those.
 set -euo pipefail
 
 usage() {
-    echo "usage: bench/apiserver-tls.sh BUILD_DIR [--runs N] [--seconds S] [--connections C] [--hold N]" >&2
+    echo "usage: bench/apiserver-tls.sh BUILD_DIR [--runs N] [--seconds S] [--connections C] [--hold N] [--churn N]" >&2
     exit 2
 }
 [ $# -ge 1 ] || usage
@@ -31,6 +33,8 @@ RUNS=3
 SECONDS_PER_RUN=3
 KEEPALIVE_CONNECTIONS=256
 HOLD_CONNECTIONS=10000
+# Just past OpenSSL's default session cache size (20480), so the cache is full at the end.
+CHURN_HANDSHAKES=22000
 IDENTITIES=16
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
         --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
         --connections) KEEPALIVE_CONNECTIONS=${2:?}; shift 2 ;;
         --hold) HOLD_CONNECTIONS=${2:?}; shift 2 ;;
+        --churn) CHURN_HANDSHAKES=${2:?}; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -111,6 +116,7 @@ make_tree() {
 # start_kpki NAME: kpki apiserver on the tree, on a free port. Sets KPKI_PID_<NAME>, KPKI_PORT_<NAME>.
 start_kpki() {
     local name=$1 root=$WORK/$1
+    rm -f "$root/kpki.port" # a restart must not read the last one's port
     "$KPKI" apiserver --root "$root" --bind-address 127.0.0.1 --secure-port 0 \
         --threads "$WORKERS" --port-file "$root/kpki.port" --storage-file "$root/store.db" \
         --v 0 >"$root/kpki.log" 2>&1 &
@@ -270,9 +276,6 @@ for name in p256 rsa; do
     start_nginx "$name"
 done
 sleep 1
-# Idle memory: right after start, before any load.
-var=KPKI_PID_p256; KPKI_IDLE_RSS=$(rss_kib "${!var}")
-var=NGINX_PID_p256; NGINX_IDLE_RSS=$(rss_kib "${!var}" $(pgrep -P "${!var}"))
 
 # The API objects the keep-alive requests read: a secret, a service account and its token.
 admin_curl() { # NAME PATH [curl args...]
@@ -329,24 +332,49 @@ for server in kpki nginx; do
 done
 }
 
-# Memory after all that load, with no connection open.
-sleep 1
-var=KPKI_PID_p256; KPKI_LOADED_RSS=$(rss_kib "${!var}")
-var=NGINX_PID_p256; NGINX_LOADED_RSS=$(rss_kib "${!var}" $(pgrep -P "${!var}"))
+# ---- memory, on servers started afresh ----
 
-# Many connections held open: opened before the window, then a light open-loop load over them
-# for the window; the server's RSS is read at the window's end with all of them still open.
-log "holding $HOLD_CONNECTIONS connections on each server"
-for server in kpki nginx; do
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# server_rss SERVER NAME: the server's summed VmRSS now.
+server_rss() {
+    if [ "$1" = kpki ]; then
+        local var=KPKI_PID_$2
+        rss_kib "${!var}"
+    else
+        local var=NGINX_PID_$2
+        # shellcheck disable=SC2046
+        rss_kib "${!var}" $(pgrep -P "${!var}")
+    fi
+}
+# hold SCENARIO SERVER: HOLD_CONNECTIONS connections opened before the window, then a light
+# open-loop load over them; the server's RSS is read at the window's end with all still open.
+hold() {
     # shellcheck disable=SC2046
-    loadgen hold "$server" p256 0 /version --connections "$HOLD_CONNECTIONS" --threads 2 \
+    loadgen "$1" "$2" p256 0 /version --connections "$HOLD_CONNECTIONS" --threads 2 \
         --rate 200 --duration 5 --timeout 120 $(ids p256)
+}
+var=KPKI_PID_p256; stop_pid "${!var}"
+var=NGINX_PID_p256; stop_pid "${!var}"
+start_kpki p256
+start_nginx p256
+sleep 1
+for server in kpki nginx; do
+    server_rss "$server" p256 >"$RESULTS/rss-idle.$server"
+    log "$server: holding $HOLD_CONNECTIONS connections"
+    hold hold-fresh "$server"
+    log "$server: $CHURN_HANDSHAKES TLS 1.3 handshakes, none resumed"
+    loadgen churn "$server" p256 0 /version --mode handshake --handshake-request --tls 1.3 \
+        --requests "$CHURN_HANDSHAKES" --connections 8 --threads 2 $(ids p256)
+    sleep 1
+    server_rss "$server" p256 >"$RESULTS/rss-churned.$server"
 done
+log "kpki: holding $HOLD_CONNECTIONS connections after the handshakes"
+hold hold-churned kpki
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the report ----
 export RESULTS WORKERS RUNS SECONDS_PER_RUN KEEPALIVE_CONNECTIONS HOLD_CONNECTIONS IDENTITIES \
-    FD_LIMIT KPKI_IDLE_RSS NGINX_IDLE_RSS KPKI_LOADED_RSS NGINX_LOADED_RSS LOAD_BEFORE LOAD_AFTER DATE
+    FD_LIMIT CHURN_HANDSHAKES LOAD_BEFORE LOAD_AFTER DATE
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 KERNEL=$(uname -r)
 KPKI_VERSION=$("$KPKI" version 2>/dev/null | head -1)
@@ -456,20 +484,28 @@ for server in ("kpki", "nginx"):
 print()
 
 print("## Resident memory\n")
-print("| server | idle after start | after the load, no connection open | holding connections | connections held | errors while opening |")
-print("| --- | ---: | ---: | ---: | ---: | --- |")
-hold = {}
+print(f"On servers started afresh for this part (same tree and store): idle; holding {E['HOLD_CONNECTIONS']} "
+      "connections (opened at most 64 at a time per load-generator thread, then 5 s at 200 requests/s over "
+      f"them); after {E['CHURN_HANDSHAKES']} full TLS 1.3 handshakes with a request each, none resumed, with "
+      "no connection open; kpki holding the connections again after those.\n")
+print("| server | idle after start | holding connections | connections held | after the handshakes, none open | holding connections after the handshakes |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+def held(r):
+    first = f" (first failure: {r['first_open_error']})" if r["first_open_error"] else ""
+    return f"{r['connections_open_before']} of {r['connections']}{first}"
+mem = {}
 for server in ("kpki", "nginx"):
-    rs = runs("hold", server)
-    if not rs:
+    fresh = runs("hold-fresh", server)
+    churned = runs("hold-churned", server)
+    if not fresh:
         continue
-    r = rs[0]
-    hold[server] = r
-    idle = int(E["KPKI_IDLE_RSS" if server == "kpki" else "NGINX_IDLE_RSS"])
-    loaded = int(E["KPKI_LOADED_RSS" if server == "kpki" else "NGINX_LOADED_RSS"])
-    first = r["first_open_error"] or "none"
-    print(f"| {server} | {mib(idle)} | {mib(loaded)} | {mib(r['server']['rss_kib_after'])} | "
-          f"{r['connections_open_before']} of {r['connections']} | {first} |")
+    idle = int(open(f"{R}/rss-idle.{server}").read())
+    after_churn = int(open(f"{R}/rss-churned.{server}").read())
+    mem[server] = {"idle": idle, "fresh": fresh[0], "churn": after_churn,
+                   "churned": churned[0] if churned else None}
+    again = f"{mib(churned[0]['server']['rss_kib_after'])}, {held(churned[0])}" if churned else "-"
+    print(f"| {server} | {mib(idle)} | {mib(fresh[0]['server']['rss_kib_after'])} | {held(fresh[0])} | "
+          f"{mib(after_churn)} | {again} |")
 print(f"\nnginx's figures are the sum over its master and {E['WORKERS']} workers (shared pages counted "
       f"in each). Descriptor limit in this run: {E['FD_LIMIT']}.\n")
 
@@ -482,18 +518,22 @@ jr = summary("jwt-rs256", "kpki")
 je = summary("jwt-es256", "kpki")
 hp = runs("half-peak-kpki", "kpki")
 hp99 = med([r["latency_ms"]["p99"] for r in hp]) if hp else float("nan")
-k_idle = int(E["KPKI_IDLE_RSS"]) / 1024
-k_hold = hold.get("kpki")
+k = mem["kpki"]
+mb = lambda kib: kib * 1024 / 1e6
 print(f"- server CPU per full P-256 mTLS handshake (TLS 1.3) <= 0.5 ms: {ms(hs['cpu'])} ms, {verdict(hs['cpu'] <= 0.5)}")
 print(f"- server CPU per authenticated keep-alive GET /version <= 0.02 ms: {ms(ver['cpu'], 4)} ms, {verdict(ver['cpu'] <= 0.02)}")
 print(f"- JWT-authenticated requests >= 40k/s per core without a cache: RS256 {1 / jr['cpu'] * 1000:.0f}/s per core of server CPU "
       f"({ms(jr['cpu'], 4)} ms each), {verdict(1 / jr['cpu'] * 1000 >= 40000)}; ES256 {1 / je['cpu'] * 1000:.0f}/s")
 print(f"- p99 latency < 5 ms at half the peak rate: {ms(hp99)} ms, {verdict(hp99 < 5)}")
-print(f"- RSS < 50 MB idle: {k_idle:.1f} MiB, {verdict(k_idle * 1.048576 < 50)}")
-if k_hold:
-    held = k_hold["connections_open_before"]
-    rss = k_hold["server"]["rss_kib_after"] / 1024
-    full = held >= 10000
-    print(f"- RSS < 300 MB with 10,000 connections: {rss:.1f} MiB with {held} connections open"
-          + (f", {verdict(rss * 1.048576 < 300)}" if full else f" (fewer than 10,000 reached: not judged)"))
+print(f"- RSS < 50 MB idle: {mb(k['idle']):.1f} MB after start, {verdict(mb(k['idle']) < 50)}; "
+      f"{mb(k['churn']):.1f} MB idle after {E['CHURN_HANDSHAKES']} handshakes, {verdict(mb(k['churn']) < 50)}")
+def hold_verdict(label, r):
+    n = r["connections_open_before"]
+    rss = mb(r["server"]["rss_kib_after"])
+    judged = verdict(rss < 300) if n >= 10000 else "not judged (fewer than 10,000 reached)"
+    return f"{rss:.1f} MB with {n} connections open {label}, {judged}"
+line = "- RSS < 300 MB with 10,000 connections: " + hold_verdict("on a fresh server", k["fresh"])
+if k["churned"]:
+    line += "; " + hold_verdict("after the handshakes", k["churned"])
+print(line)
 PY
