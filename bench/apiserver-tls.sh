@@ -353,16 +353,30 @@ hold() {
     loadgen "$1" "$2" p256 0 /version --connections "$HOLD_CONNECTIONS" --threads 2 \
         --rate 200 --duration 5 --timeout 120 $(ids p256)
 }
-var=KPKI_PID_p256; stop_pid "${!var}"
-var=NGINX_PID_p256; stop_pid "${!var}"
-start_kpki p256
-start_nginx p256
-sleep 1
+# restart SERVER: stops the P-256 tree's SERVER and starts it afresh (same tree and store).
+restart() {
+    if [ "$1" = kpki ]; then
+        local var=KPKI_PID_p256
+        stop_pid "${!var}"
+        start_kpki p256
+    else
+        local var=NGINX_PID_p256
+        stop_pid "${!var}"
+        start_nginx p256
+    fi
+    sleep 1
+}
+# Two fresh starts per server, so that neither figure carries the other's high-water mark (freed
+# memory mostly stays in the process): idle then holding the connections; the handshakes, idle
+# after them, then (kpki) holding the connections on top.
 for server in kpki nginx; do
+    restart "$server"
     server_rss "$server" p256 >"$RESULTS/rss-idle.$server"
     log "$server: holding $HOLD_CONNECTIONS connections"
     hold hold-fresh "$server"
+    restart "$server"
     log "$server: $CHURN_HANDSHAKES TLS 1.3 handshakes, none resumed"
+    # shellcheck disable=SC2046
     loadgen churn "$server" p256 0 /version --mode handshake --handshake-request --tls 1.3 \
         --requests "$CHURN_HANDSHAKES" --connections 8 --threads 2 $(ids p256)
     sleep 1
@@ -484,10 +498,10 @@ for server in ("kpki", "nginx"):
 print()
 
 print("## Resident memory\n")
-print(f"On servers started afresh for this part (same tree and store): idle; holding {E['HOLD_CONNECTIONS']} "
+print(f"The P-256 tree's servers, started afresh (same tree and store): idle, then holding {E['HOLD_CONNECTIONS']} "
       "connections (opened at most 64 at a time per load-generator thread, then 5 s at 200 requests/s over "
-      f"them); after {E['CHURN_HANDSHAKES']} full TLS 1.3 handshakes with a request each, none resumed, with "
-      "no connection open; kpki holding the connections again after those.\n")
+      f"them). Started afresh again: after {E['CHURN_HANDSHAKES']} full TLS 1.3 handshakes with a request each, "
+      "none resumed, with no connection open; then kpki holding the connections on top of that.\n")
 print("| server | idle after start | holding connections | connections held | after the handshakes, none open | holding connections after the handshakes |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 def held(r):

@@ -514,6 +514,7 @@ static void idle_readable(struct lg_worker *worker, struct conn *conn)
     char detail[96] = "";
     enum outcome outcome = drain(worker, conn, &kind, detail, sizeof(detail));
     if (outcome == OUTCOME_WANT_READ) {
+        want_events(worker, conn, EPOLLIN); /* drop EPOLLOUT if an earlier pass asked for it */
         return;
     }
     if (outcome == OUTCOME_WANT_WRITE) {
