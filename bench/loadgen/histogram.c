@@ -73,6 +73,9 @@ uint64_t lg_histogram_quantile(const struct lg_histogram *histogram, double q)
     }
     double wanted = ceil(q * (double)histogram->total);
     uint64_t rank = wanted < 1.0 ? 1 : (uint64_t)wanted;
+    if (rank >= histogram->total) {
+        return histogram->max_ns; /* the largest sample is known exactly */
+    }
     uint64_t seen = 0;
     for (unsigned i = 0; i < LG_HISTOGRAM_BUCKETS; i++) {
         seen += histogram->counts[i];

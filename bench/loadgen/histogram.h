@@ -37,7 +37,8 @@ void lg_histogram_record(struct lg_histogram *histogram, uint64_t value_ns);
 void lg_histogram_merge(struct lg_histogram *into, const struct lg_histogram *from);
 
 /* The value at quantile q (0 < q <= 1): the middle of the bucket holding the sample of rank
- * ceil(q * total), clamped to the exact min and max; 0 when empty. */
+ * ceil(q * total), clamped to the exact min and max; the exact max for the last rank; 0 when
+ * empty. */
 uint64_t lg_histogram_quantile(const struct lg_histogram *histogram, double q);
 
 #endif
