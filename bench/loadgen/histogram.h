@@ -17,7 +17,7 @@
 
 #define LG_HISTOGRAM_SUB_BITS 7
 #define LG_HISTOGRAM_MAX_BITS 40
-#define LG_HISTOGRAM_BUCKETS \
+#define LG_HISTOGRAM_BUCKETS                                                                       \
     ((LG_HISTOGRAM_MAX_BITS - LG_HISTOGRAM_SUB_BITS + 1) << LG_HISTOGRAM_SUB_BITS)
 
 struct lg_histogram {

@@ -74,8 +74,7 @@ static enum lg_http_feed parse_status_line(struct lg_http_response *response)
     return LG_HTTP_NEED_MORE;
 }
 
-static enum lg_http_feed parse_content_length(struct lg_http_response *response,
-                                              const char *value)
+static enum lg_http_feed parse_content_length(struct lg_http_response *response, const char *value)
 {
     char text[32];
     trimmed_value(value, text, sizeof(text));
@@ -326,8 +325,8 @@ enum lg_http_feed lg_http_response_feed(struct lg_http_response *response, const
             response->body_bytes += take;
             offset += (size_t)take;
             if (response->remaining == 0) {
-                response->state = response->state == LG_HTTP_BODY_LENGTH ? LG_HTTP_DONE
-                                                                         : LG_HTTP_CHUNK_DATA_END;
+                response->state =
+                    response->state == LG_HTTP_BODY_LENGTH ? LG_HTTP_DONE : LG_HTTP_CHUNK_DATA_END;
             }
         }
     }

@@ -40,18 +40,18 @@ enum lg_http_feed {
 
 struct lg_http_response {
     enum lg_http_state state;
-    bool head_request;      /* the request was HEAD: no body whatever the headers say */
-    int status;             /* of the final (non-1xx) response */
-    bool keep_alive;        /* false: the server closes after this response */
+    bool head_request; /* the request was HEAD: no body whatever the headers say */
+    int status;        /* of the final (non-1xx) response */
+    bool keep_alive;   /* false: the server closes after this response */
     bool chunked;
     bool has_length;
-    uint64_t remaining;     /* bytes left in the body or in the current chunk */
-    uint64_t body_bytes;    /* body bytes seen (chunk payloads only, for chunked) */
-    size_t header_bytes;    /* of this response, bounded by LG_HTTP_MAX_HEADER_BYTES */
-    char line[256];         /* the current line, truncated to fit */
+    uint64_t remaining;  /* bytes left in the body or in the current chunk */
+    uint64_t body_bytes; /* body bytes seen (chunk payloads only, for chunked) */
+    size_t header_bytes; /* of this response, bounded by LG_HTTP_MAX_HEADER_BYTES */
+    char line[256];      /* the current line, truncated to fit */
     size_t line_len;
-    size_t line_bytes;      /* bytes of the current line as received, truncated part included */
-    bool line_too_long;     /* the current line did not fit; only the start was kept */
+    size_t line_bytes;  /* bytes of the current line as received, truncated part included */
+    bool line_too_long; /* the current line did not fit; only the start was kept */
     char error[128];
 };
 

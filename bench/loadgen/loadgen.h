@@ -58,8 +58,8 @@ struct lg_options {
     const char *cert_dir;
     int threads;
     int connections;
-    double duration_s;      /* 0 when --requests is given */
-    uint64_t requests;      /* 0 when --duration is given */
+    double duration_s; /* 0 when --requests is given */
+    uint64_t requests; /* 0 when --duration is given */
     enum lg_mode mode;
     bool handshake_request; /* handshake mode: one request (Connection: close) per connection */
     int tls_version;        /* 0: 1.2 or 1.3 as negotiated; else TLS1_2_VERSION or TLS1_3_VERSION */
@@ -67,8 +67,8 @@ struct lg_options {
     size_t header_count;
     const char *method;
     const char *body_file;
-    double rate;            /* operations per second for the whole run; 0: closed loop */
-    double timeout_s;       /* per operation */
+    double rate;      /* operations per second for the whole run; 0: closed loop */
+    double timeout_s; /* per operation */
     int server_pids[LG_MAX_SERVER_PIDS];
     size_t server_pid_count;
     enum lg_output output;
@@ -76,9 +76,9 @@ struct lg_options {
 
 /* A client certificate (with any intermediates after it in its file) and its key. */
 struct lg_identity {
-    X509 *cert;            /* owned */
-    STACK_OF(X509) *chain; /* owned; intermediates, possibly empty */
-    EVP_PKEY *key;         /* owned */
+    X509 *cert;             /* owned */
+    STACK_OF(X509) * chain; /* owned; intermediates, possibly empty */
+    EVP_PKEY *key;          /* owned */
 };
 
 /* Everything the workers share, read-only once the threads start, except the atomics and the
@@ -88,28 +88,28 @@ struct lg_run {
     char host[256];                   /* from the URL, without IPv6 brackets */
     char port[8];
     char path[2048];
-    bool host_is_ip;                  /* no SNI for an IP address; the SAN checked is an IP */
+    bool host_is_ip; /* no SNI for an IP address; the SAN checked is an IP */
     struct sockaddr_storage address;
     socklen_t address_len;
-    SSL_CTX *ssl_ctx;                 /* owned; shared by every connection (thread-safe for use) */
-    struct lg_identity *identities;   /* owned array; NULL when no client certificate is sent */
+    SSL_CTX *ssl_ctx;               /* owned; shared by every connection (thread-safe for use) */
+    struct lg_identity *identities; /* owned array; NULL when no client certificate is sent */
     size_t identity_count;
-    char *request;                    /* owned; the bytes of one request */
+    char *request; /* owned; the bytes of one request */
     size_t request_len;
     bool head_request;
-    uint64_t window_end_ns;           /* duration mode: set by main before the start barrier */
+    uint64_t window_end_ns;             /* duration mode: set by main before the start barrier */
     atomic_uint_fast64_t next_identity; /* round-robin over the identities, per connection */
     atomic_uint_fast64_t ops_issued;    /* --requests: the budget taken so far */
-    pthread_barrier_t barrier;        /* main + every worker; see the timeline above */
+    pthread_barrier_t barrier;          /* main + every worker; see the timeline above */
 };
 
 enum lg_error_kind {
-    LG_ERR_CONNECT,   /* socket() or connect() failed: refused, unreachable, no descriptors */
-    LG_ERR_TLS,       /* a TLS failure or alert; the detail is OpenSSL's reason */
-    LG_ERR_HTTP,      /* an answer whose status is not 2xx; the detail is the status */
-    LG_ERR_TIMEOUT,   /* the operation took longer than --timeout */
-    LG_ERR_CLOSED,    /* the server closed or reset the connection mid-operation */
-    LG_ERR_PROTOCOL,  /* a response that is not HTTP/1.1 as this reader knows it */
+    LG_ERR_CONNECT,  /* socket() or connect() failed: refused, unreachable, no descriptors */
+    LG_ERR_TLS,      /* a TLS failure or alert; the detail is OpenSSL's reason */
+    LG_ERR_HTTP,     /* an answer whose status is not 2xx; the detail is the status */
+    LG_ERR_TIMEOUT,  /* the operation took longer than --timeout */
+    LG_ERR_CLOSED,   /* the server closed or reset the connection mid-operation */
+    LG_ERR_PROTOCOL, /* a response that is not HTTP/1.1 as this reader knows it */
     LG_ERR_KIND_COUNT,
 };
 
@@ -133,11 +133,11 @@ struct lg_tally {
     struct lg_error_row rows[LG_MAX_ERROR_ROWS];
     size_t row_count;
     uint64_t other_details;
-    uint64_t reconnects;        /* request mode: connections (re)opened inside the window */
-    uint64_t idle_closed;       /* request mode: idle connections the server closed */
-    uint64_t open_before;       /* request mode: connections open when the window started */
+    uint64_t reconnects;  /* request mode: connections (re)opened inside the window */
+    uint64_t idle_closed; /* request mode: idle connections the server closed */
+    uint64_t open_before; /* request mode: connections open when the window started */
     char first_open_error[LG_ERROR_TEXT]; /* why the first one that failed to open failed */
-    struct lg_histogram latency; /* of successful operations */
+    struct lg_histogram latency;          /* of successful operations */
 };
 
 void lg_tally_init(struct lg_tally *tally);

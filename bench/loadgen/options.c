@@ -29,7 +29,7 @@ struct option_row {
     const char *value_name; /* NULL: a switch that takes no value */
     const char *help;
     enum option_kind kind;
-    size_t field;           /* offsetof the field in struct lg_options, for the plain kinds */
+    size_t field; /* offsetof the field in struct lg_options, for the plain kinds */
     long min, max;
     option_setter set;
 };
@@ -200,8 +200,9 @@ static bool set_output(struct lg_options *options, const char *flag, const char 
 }
 
 #define STRING(field_name) OPTION_STRING, offsetof(struct lg_options, field_name), 0, 0, NULL
-#define INT(field_name, min, max) OPTION_INT, offsetof(struct lg_options, field_name), min, max, NULL
-#define COUNT(field_name, min, max) \
+#define INT(field_name, min, max)                                                                  \
+    OPTION_INT, offsetof(struct lg_options, field_name), min, max, NULL
+#define COUNT(field_name, min, max)                                                                \
     OPTION_COUNT, offsetof(struct lg_options, field_name), min, max, NULL
 #define NUMBER(field_name, max) OPTION_NUMBER, offsetof(struct lg_options, field_name), 0, max, NULL
 #define CUSTOM(setter) OPTION_CUSTOM, 0, 0, 0, setter
@@ -338,8 +339,10 @@ int lg_options_parse(int argc, char **argv, struct lg_options *options)
             arg = "--help";
         }
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "kpki-loadgen: unexpected argument '%s' (flags are --long; see "
-                            "kpki-loadgen --help)\n", arg);
+            fprintf(stderr,
+                    "kpki-loadgen: unexpected argument '%s' (flags are --long; see "
+                    "kpki-loadgen --help)\n",
+                    arg);
             return LG_EXIT_USAGE;
         }
         const char *name = arg + 2;
@@ -366,8 +369,7 @@ int lg_options_parse(int argc, char **argv, struct lg_options *options)
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            fprintf(stderr, "kpki-loadgen: --%s needs a value (%s)\n", row->name,
-                    row->value_name);
+            fprintf(stderr, "kpki-loadgen: --%s needs a value (%s)\n", row->name, row->value_name);
             return LG_EXIT_USAGE;
         }
         if (!set_option(row, options, value)) {

@@ -9,8 +9,8 @@
 #include "loadgen.h"
 
 static const char *const KIND_NAMES[LG_ERR_KIND_COUNT] = {
-    [LG_ERR_CONNECT] = "connect", [LG_ERR_TLS] = "tls",         [LG_ERR_HTTP] = "http",
-    [LG_ERR_TIMEOUT] = "timeout", [LG_ERR_CLOSED] = "closed",   [LG_ERR_PROTOCOL] = "protocol",
+    [LG_ERR_CONNECT] = "connect", [LG_ERR_TLS] = "tls",       [LG_ERR_HTTP] = "http",
+    [LG_ERR_TIMEOUT] = "timeout", [LG_ERR_CLOSED] = "closed", [LG_ERR_PROTOCOL] = "protocol",
 };
 
 const char *lg_error_kind_name(enum lg_error_kind kind)
@@ -77,7 +77,7 @@ struct figures {
     double rate;
     double p50_ms, p90_ms, p99_ms, max_ms, min_ms, mean_ms;
     double client_cpu_ms_per_op;
-    bool server;                /* --server-pid was given and both samples were read */
+    bool server; /* --server-pid was given and both samples were read */
     double server_cpu_seconds;
     double server_cpu_ms_per_op;
 };
@@ -102,8 +102,8 @@ static void compute_figures(const struct lg_run *run, const struct lg_tally *tal
     f->mean_ms = latency->total > 0 ? latency->sum_ns / (double)latency->total / 1e6 : 0;
     double per_op = f->operations > 0 ? 1000.0 / (double)f->operations : 0;
     f->client_cpu_ms_per_op = window->client_cpu_seconds * per_op;
-    f->server = run->options->server_pid_count > 0 && window->server_before.ok &&
-                window->server_after.ok;
+    f->server =
+        run->options->server_pid_count > 0 && window->server_before.ok && window->server_after.ok;
     if (f->server) {
         f->server_cpu_seconds =
             window->server_after.cpu_seconds - window->server_before.cpu_seconds;
@@ -132,8 +132,8 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
                        const struct lg_window *window, const struct figures *f)
 {
     const struct lg_options *options = run->options;
-    printf("kpki-loadgen: %s mode, %s %s, TLS %s, %d thread%s, %d connection%s, ", mode_name(options),
-           options->method, options->url, tls_name(options), window->threads,
+    printf("kpki-loadgen: %s mode, %s %s, TLS %s, %d thread%s, %d connection%s, ",
+           mode_name(options), options->method, options->url, tls_name(options), window->threads,
            window->threads == 1 ? "" : "s", window->connections,
            window->connections == 1 ? "" : "s");
     if (options->rate > 0) {
@@ -145,8 +145,9 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
     printf("operations    %llu ok, %llu errors\n", (unsigned long long)tally->ok,
            (unsigned long long)tally->errors);
     printf("rate          %.1f ok/s\n", f->rate);
-    printf("latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms (min %.3f, mean %.3f)\n",
-           f->p50_ms, f->p90_ms, f->p99_ms, f->max_ms, f->min_ms, f->mean_ms);
+    printf(
+        "latency       p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms (min %.3f, mean %.3f)\n",
+        f->p50_ms, f->p90_ms, f->p99_ms, f->max_ms, f->min_ms, f->mean_ms);
     printf("client CPU    %.4f ms/op (%.3f s user+sys)\n", f->client_cpu_ms_per_op,
            window->client_cpu_seconds);
     if (f->server) {
@@ -156,9 +157,8 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
                (unsigned long long)window->server_before.rss_kib,
                (unsigned long long)window->server_after.rss_kib);
     } else if (options->server_pid_count > 0) {
-        printf("server        not measured: %s\n", window->server_after.ok
-                                                       ? window->server_before.error
-                                                       : window->server_after.error);
+        printf("server        not measured: %s\n",
+               window->server_after.ok ? window->server_before.error : window->server_after.error);
     }
     if (options->mode == LG_MODE_REQUEST) {
         printf("connections   %llu of %d open before the window, %llu reopened in it, %llu idle "
@@ -269,8 +269,8 @@ static void print_json(const struct lg_run *run, const struct lg_tally *tally,
     printf(",\"rate_per_second\":%.2f,\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,"
            "\"max\":%.4f,\"min\":%.4f,\"mean\":%.4f},",
            f->rate, f->p50_ms, f->p90_ms, f->p99_ms, f->max_ms, f->min_ms, f->mean_ms);
-    printf("\"client_cpu_seconds\":%.3f,\"client_cpu_ms_per_op\":%.5f,",
-           window->client_cpu_seconds, f->client_cpu_ms_per_op);
+    printf("\"client_cpu_seconds\":%.3f,\"client_cpu_ms_per_op\":%.5f,", window->client_cpu_seconds,
+           f->client_cpu_ms_per_op);
     print_json_server(run, window, f);
     printf(",\"connections_open_before\":%llu,\"reconnects\":%llu,\"idle_closed\":%llu,"
            "\"first_open_error\":",

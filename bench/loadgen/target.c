@@ -102,8 +102,7 @@ static int parse_url(struct lg_run *run, const char *url, char *error, size_t er
     if (port != NULL) {
         char digits[8] = "";
         char *end = NULL;
-        if (port_len == 0 || port_len >= sizeof(digits) ||
-            strspn(port, "0123456789") < port_len) {
+        if (port_len == 0 || port_len >= sizeof(digits) || strspn(port, "0123456789") < port_len) {
             return set_error(error, error_size, LG_EXIT_USAGE,
                              "--url '%s': the port is not a number", url);
         }
@@ -124,21 +123,22 @@ static int parse_url(struct lg_run *run, const char *url, char *error, size_t er
         if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '#') {
             return set_error(error, error_size, LG_EXIT_USAGE,
                              "--url '%s': the path has a space, a control character or a "
-                             "fragment; percent-encode it", url);
+                             "fragment; percent-encode it",
+                             url);
         }
     }
     snprintf(run->path, sizeof(run->path), "%s", request_path);
 
     unsigned char probe[sizeof(struct in6_addr)];
-    run->host_is_ip = inet_pton(AF_INET, run->host, probe) == 1 ||
-                      inet_pton(AF_INET6, run->host, probe) == 1;
+    run->host_is_ip =
+        inet_pton(AF_INET, run->host, probe) == 1 || inet_pton(AF_INET6, run->host, probe) == 1;
     return LG_EXIT_RAN;
 }
 
 static int resolve(struct lg_run *run, char *error, size_t error_size)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *found = NULL;
     int status = getaddrinfo(run->host, run->port, &hints, &found);
     if (status != 0 || found == NULL) {
@@ -179,8 +179,8 @@ static int read_body(const char *path, char **body, size_t *body_len, char *erro
     }
     if (len > LG_MAX_BODY_BYTES) {
         free(buffer);
-        return set_error(error, error_size, LG_EXIT_USAGE,
-                         "--body-file '%s': larger than 1 MiB", path);
+        return set_error(error, error_size, LG_EXIT_USAGE, "--body-file '%s': larger than 1 MiB",
+                         path);
     }
     *body = buffer;
     *body_len = len;
@@ -219,8 +219,8 @@ static int build_request(struct lg_run *run, char *error, size_t error_size)
         free(body);
         return set_error(error, error_size, LG_EXIT_CANNOT_RUN, "out of memory");
     }
-    size_t len = (size_t)snprintf(request, capacity, "%s %s HTTP/1.1\r\n", options->method,
-                                  run->path);
+    size_t len =
+        (size_t)snprintf(request, capacity, "%s %s HTTP/1.1\r\n", options->method, run->path);
     if (!user_sent_header(options, "Host")) {
         bool ipv6 = strchr(run->host, ':') != NULL;
         len += (size_t)snprintf(request + len, capacity - len, "Host: %s%s%s:%s\r\n",
@@ -237,8 +237,7 @@ static int build_request(struct lg_run *run, char *error, size_t error_size)
                               strcmp(options->method, "PUT") == 0 ||
                               strcmp(options->method, "PATCH") == 0;
     if (body != NULL || has_payload_method) {
-        len += (size_t)snprintf(request + len, capacity - len, "Content-Length: %zu\r\n",
-                                body_len);
+        len += (size_t)snprintf(request + len, capacity - len, "Content-Length: %zu\r\n", body_len);
     }
     if (options->handshake_request) {
         len += (size_t)snprintf(request + len, capacity - len, "Connection: close\r\n");
@@ -274,8 +273,8 @@ static void identity_wipe(struct lg_identity *identity)
     memset(identity, 0, sizeof(*identity));
 }
 
-static int load_identity(const char *cert_path, const char *key_path,
-                         struct lg_identity *identity, char *error, size_t error_size)
+static int load_identity(const char *cert_path, const char *key_path, struct lg_identity *identity,
+                         char *error, size_t error_size)
 {
     char reason[256];
     memset(identity, 0, sizeof(*identity));
@@ -286,9 +285,11 @@ static int load_identity(const char *cert_path, const char *key_path,
     }
     identity->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     identity->chain = sk_X509_new_null();
-    X509 *intermediate = NULL;
-    while (identity->cert != NULL && identity->chain != NULL &&
-           (intermediate = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    while (identity->cert != NULL && identity->chain != NULL) {
+        X509 *intermediate = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (intermediate == NULL) {
+            break;
+        }
         if (sk_X509_push(identity->chain, intermediate) == 0) {
             X509_free(intermediate);
             break;
@@ -298,8 +299,8 @@ static int load_identity(const char *cert_path, const char *key_path,
     BIO_free(bio);
     if (identity->cert == NULL || identity->chain == NULL) {
         identity_wipe(identity);
-        return set_error(error, error_size, LG_EXIT_CANNOT_RUN,
-                         "'%s' holds no PEM certificate", cert_path);
+        return set_error(error, error_size, LG_EXIT_CANNOT_RUN, "'%s' holds no PEM certificate",
+                         cert_path);
     }
     bio = BIO_new_file(key_path, "r");
     if (bio != NULL) {
@@ -341,9 +342,12 @@ static int list_identity_numbers(const char *dir, unsigned long **numbers, size_
     }
     size_t capacity = 0;
     unsigned long *found = NULL;
-    const struct dirent *entry = NULL;
     int status = LG_EXIT_RAN;
-    while ((entry = readdir(listing)) != NULL) {
+    for (;;) {
+        const struct dirent *entry = readdir(listing);
+        if (entry == NULL) {
+            break;
+        }
         char *end = NULL;
         if (!isdigit((unsigned char)entry->d_name[0])) {
             continue;

@@ -73,30 +73,30 @@ enum operation {
 };
 
 struct conn {
-    int fd;                 /* -1 when down */
-    SSL *ssl;               /* owned; NULL when down */
+    int fd;   /* -1 when down */
+    SSL *ssl; /* owned; NULL when down */
     enum conn_state state;
     enum operation operation;
-    uint64_t started_ns;    /* latency origin: when the operation started or was due */
+    uint64_t started_ns; /* latency origin: when the operation started or was due */
     uint64_t deadline_ns;
-    size_t request_sent;    /* bytes of run->request written so far */
-    uint32_t events;        /* the epoll interest registered; 0 when not registered */
+    size_t request_sent; /* bytes of run->request written so far */
+    uint32_t events;     /* the epoll interest registered; 0 when not registered */
     struct lg_http_response response;
 };
 
 struct lg_worker {
-    struct lg_run *run;     /* borrowed; outlives the worker */
+    struct lg_run *run; /* borrowed; outlives the worker */
     int id;
     int epoll_fd;
-    struct conn *conns;     /* owned array */
+    struct conn *conns; /* owned array */
     size_t conn_count;
-    size_t *idle_ring;      /* owned; indexes of connections with no operation, FIFO */
+    size_t *idle_ring; /* owned; indexes of connections with no operation, FIFO */
     size_t idle_head;
     size_t idle_count;
     size_t in_flight;
-    size_t opens_started;   /* request mode, before the window: connections tried so far */
-    bool issuing_done;      /* no new operation will start (budget spent or window over) */
-    uint64_t interval_ns;   /* open loop: between two due operations of this thread */
+    size_t opens_started; /* request mode, before the window: connections tried so far */
+    bool issuing_done;    /* no new operation will start (budget spent or window over) */
+    uint64_t interval_ns; /* open loop: between two due operations of this thread */
     uint64_t next_due_ns;
     uint64_t next_tick_ns;
     struct lg_tally tally;
@@ -227,11 +227,11 @@ static void finish_response(struct lg_worker *worker, struct conn *conn)
 /* ---- OpenSSL outcomes ---- */
 
 enum outcome {
-    OUTCOME_DONE,       /* the call succeeded */
+    OUTCOME_DONE, /* the call succeeded */
     OUTCOME_WANT_READ,
     OUTCOME_WANT_WRITE,
-    OUTCOME_EOF,        /* close_notify, or the TCP connection ended */
-    OUTCOME_FAILED,     /* kind and detail say what */
+    OUTCOME_EOF,    /* close_notify, or the TCP connection ended */
+    OUTCOME_FAILED, /* kind and detail say what */
 };
 
 /* The one place SSL_get_error is read. For a failure, *kind and detail are set: a TLS error
@@ -360,10 +360,10 @@ static void after_connect(struct lg_worker *worker, struct conn *conn)
     }
     ERR_clear_error();
     conn->ssl = SSL_new(worker->run->ssl_ctx);
-    bool ready = conn->ssl != NULL && SSL_set_fd(conn->ssl, conn->fd) == 1 &&
-                 set_identity(worker, conn->ssl) &&
-                 (worker->run->host_is_ip ||
-                  SSL_set_tlsext_host_name(conn->ssl, worker->run->host) == 1);
+    bool ready =
+        conn->ssl != NULL && SSL_set_fd(conn->ssl, conn->fd) == 1 &&
+        set_identity(worker, conn->ssl) &&
+        (worker->run->host_is_ip || SSL_set_tlsext_host_name(conn->ssl, worker->run->host) == 1);
     if (!ready) {
         char detail[96];
         ERR_error_string_n(ERR_peek_last_error(), detail, sizeof(detail));
@@ -390,8 +390,8 @@ static void handshake(struct lg_worker *worker, struct conn *conn)
     ERR_clear_error();
     errno = 0;
     int ret = SSL_connect(conn->ssl);
-    enum outcome outcome = ret == 1 ? OUTCOME_DONE
-                                    : ssl_outcome(conn->ssl, ret, &kind, detail, sizeof(detail));
+    enum outcome outcome =
+        ret == 1 ? OUTCOME_DONE : ssl_outcome(conn->ssl, ret, &kind, detail, sizeof(detail));
     if (outcome != OUTCOME_DONE) {
         wait_or_fail(worker, conn, outcome, kind, detail);
         return;
@@ -425,8 +425,8 @@ static void write_request(struct lg_worker *worker, struct conn *conn)
             conn->request_sent += (size_t)ret;
             continue;
         }
-        wait_or_fail(worker, conn, ssl_outcome(conn->ssl, ret, &kind, detail, sizeof(detail)),
-                     kind, detail);
+        wait_or_fail(worker, conn, ssl_outcome(conn->ssl, ret, &kind, detail, sizeof(detail)), kind,
+                     detail);
         return;
     }
     conn->state = CONN_READING;
@@ -463,8 +463,11 @@ static void read_response(struct lg_worker *worker, struct conn *conn)
     enum lg_error_kind kind = LG_ERR_TLS;
     char detail[96] = "";
     enum outcome outcome = OUTCOME_DONE;
-    size_t len = 0;
-    while ((len = read_once(worker, conn, &outcome, &kind, detail, sizeof(detail))) > 0) {
+    for (;;) {
+        size_t len = read_once(worker, conn, &outcome, &kind, detail, sizeof(detail));
+        if (len == 0) {
+            break;
+        }
         size_t consumed = 0;
         enum lg_http_feed feed =
             lg_http_response_feed(&conn->response, worker->read_buffer, len, &consumed);
@@ -636,8 +639,7 @@ enum phase {
 };
 
 /* How long epoll may sleep: until the next due operation, deadline check or window end. */
-static struct timespec sleep_budget(const struct lg_worker *worker, uint64_t now,
-                                    enum phase phase)
+static struct timespec sleep_budget(const struct lg_worker *worker, uint64_t now, enum phase phase)
 {
     uint64_t wake = worker->next_tick_ns;
     if (phase == PHASE_WINDOW) {
@@ -704,14 +706,13 @@ void *lg_worker_main(void *arg)
     pthread_barrier_wait(&run->barrier); /* connections open */
     pthread_barrier_wait(&run->barrier); /* main sampled: the window starts */
     if (run->options->rate > 0) {
-        worker->interval_ns =
-            (uint64_t)(1e9 * run->options->threads / run->options->rate);
+        worker->interval_ns = (uint64_t)(1e9 * run->options->threads / run->options->rate);
         if (worker->interval_ns == 0) {
             worker->interval_ns = 1;
         }
         /* Spread the threads' schedules over one interval so they do not fire together. */
-        worker->next_due_ns =
-            lg_now_ns() + worker->interval_ns * (uint64_t)worker->id / (uint64_t)run->options->threads;
+        worker->next_due_ns = lg_now_ns() + worker->interval_ns * (uint64_t)worker->id /
+                                                (uint64_t)run->options->threads;
     }
     run_loop(worker, PHASE_WINDOW);
     pthread_barrier_wait(&run->barrier); /* the window is over */

@@ -49,34 +49,47 @@ static void test_complete_responses(void **state)
         bool keep_alive;
         unsigned body_bytes;
     } rows[] = {
-        {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 200, true, 5},
+        {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 200, true,
+         5},
         {"no reason phrase", "HTTP/1.1 204\r\n\r\n", false, 204, true, 0},
         {"zero length", "HTTP/1.1 201 Created\r\ncontent-length:0\r\n\r\n", false, 201, true, 0},
         {"bare LF lines", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", false, 200, true, 2},
-        {"connection close", "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n"
-                             "Content-Length: 3\r\n\r\nno!", false, 401, false, 3},
-        {"connection token list", "HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\n"
-                                  "Content-Length: 0\r\n\r\n", false, 200, false, 0},
+        {"connection close",
+         "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n"
+         "Content-Length: 3\r\n\r\nno!",
+         false, 401, false, 3},
+        {"connection token list",
+         "HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\n"
+         "Content-Length: 0\r\n\r\n",
+         false, 200, false, 0},
         {"HTTP/1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false, 200, false, 1},
-        {"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
-                                "Content-Length: 1\r\n\r\nx", false, 200, true, 1},
-        {"chunked, extensions, trailers", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                          "5;name=value\r\nhello\r\nA\r\n0123456789\r\n0\r\n"
-                                          "Trailer: x\r\n\r\n", false, 200, true, 15},
-        {"chunked wins over length", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
-                                     "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+        {"HTTP/1.0 keep-alive",
+         "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+         "Content-Length: 1\r\n\r\nx",
          false, 200, true, 1},
-        {"100 Continue first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
-                               "Content-Length: 2\r\n\r\nok", false, 200, true, 2},
+        {"chunked, extensions, trailers",
+         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "5;name=value\r\nhello\r\nA\r\n0123456789\r\n0\r\n"
+         "Trailer: x\r\n\r\n",
+         false, 200, true, 15},
+        {"chunked wins over length",
+         "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+         false, 200, true, 1},
+        {"100 Continue first",
+         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+         "Content-Length: 2\r\n\r\nok",
+         false, 200, true, 2},
         {"HEAD has no body", "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n", true, 200, true, 0},
         {"304 has no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, 304,
          true, 0},
-        {"a long irrelevant header", "HTTP/1.1 200 OK\r\nWarning: 299 - \""
-                                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                     "xxxxxxxxxxxx\"\r\nContent-Length: 1\r\n\r\nx",
+        {"a long irrelevant header",
+         "HTTP/1.1 200 OK\r\nWarning: 299 - \""
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxx\"\r\nContent-Length: 1\r\n\r\nx",
          false, 200, true, 1},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
