@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all build build-asan run test test-normal test-asan bench clean
+.PHONY: all build build-asan run test test-normal test-asan bench bench-apiserver clean
 
 all: build
 
@@ -36,6 +36,11 @@ test-asan: build-asan
 
 bench: build
 	@bench/init-tree.sh $(BUILD)/kpki
+
+# kpki apiserver against nginx over mutual TLS, with kpki-loadgen (docs/benchmarks.md).
+bench-apiserver: build
+	@scripts/deps.sh bench
+	@bench/apiserver-tls.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -138,6 +138,7 @@ struct kp_api {
     struct kp_store *store;
     struct kp_http_server *http;
     struct kp_metrics *metrics; /* NULL: not recorded (out of memory at start) */
+    json_t *version;            /* the /version document (immutable) */
 
     /* What the server trusts, reloaded from its files (reload.c). trust_lock guards the
      * pointer only: take a reference with kp_api_trust. */

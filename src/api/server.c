@@ -541,7 +541,9 @@ static void health(struct kp_call *call, const char *name)
     respond_text(call, store_ok ? 200 : 500, store_ok ? "ok" : "storage failed");
 }
 
-static void version(struct kp_call *call)
+/* The /version document, built once at start (uname and JSON every request cost more than the
+ * rest of the request). New reference. */
+static json_t *version_document(void)
 {
     struct utsname u;
     char platform[128] = "linux/unknown";
@@ -550,14 +552,16 @@ static void version(struct kp_call *call)
                  strcmp(u.machine, "x86_64") == 0    ? "amd64"
                  : strcmp(u.machine, "aarch64") == 0 ? "arm64"
                                                      : u.machine);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major",
-                             KP_K8S_MAJOR, "minor", KP_K8S_MINOR, "gitVersion",
-                             "v" KP_K8S_MAJOR "." KP_K8S_MINOR ".0+kpki-" KPKI_VERSION,
-                             "gitCommit", "", "gitTreeState", "clean", "buildDate",
-                             __DATE__ " " __TIME__, "goVersion", "none (kpki is C)", "compiler",
-                             "gcc", "platform", platform);
-    kp_call_json(call, 200, body);
-    json_decref(body);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", KP_K8S_MAJOR,
+                     "minor", KP_K8S_MINOR, "gitVersion",
+                     "v" KP_K8S_MAJOR "." KP_K8S_MINOR ".0+kpki-" KPKI_VERSION, "gitCommit", "",
+                     "gitTreeState", "clean", "buildDate", __DATE__ " " __TIME__, "goVersion",
+                     "none (kpki is C)", "compiler", "gcc", "platform", platform);
+}
+
+static void version(struct kp_call *call)
+{
+    kp_call_json(call, 200, call->api->version);
 }
 
 void kp_nonresource_handle(struct kp_call *call)
@@ -623,6 +627,7 @@ static void api_free(struct kp_api *api)
     kp_store_close(api->store);
     kp_trust_unref(api->trust);
     kp_metrics_free(api->metrics);
+    json_decref(api->version);
     kp_rbac_unref(api->rbac);
     kp_node_graph_free(api->graph);
     EVP_PKEY_free(api->signing_key);
@@ -674,6 +679,9 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     api->clock = config->clock ? config->clock : kp_clock_system();
     api->started_at = kp_clock_now(api->clock);
     api->metrics = kp_metrics_new(api->started_at);
+    api->version = version_document();
+    if (!api->version)
+        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
     if (rc == KP_OK)
         rc = load_signing_key(api, api->config.service_account_signing_key_file, err);
     if (rc == KP_OK)

@@ -343,8 +343,15 @@ static enum auth_answer authn_x509(const struct kp_authn *authn,
         set_reason(result, "x509: client certificate has no common name (no user)");
         return AUTH_PASS;
     }
-    char credential[128];
-    leaf_fingerprint_extra(leaf, credential, sizeof(credential));
+    char credential[96];
+    struct kp_authn_memo *memo = input->memo;
+    if (memo && memo->x509_credential[0]) {
+        memcpy(credential, memo->x509_credential, sizeof(credential));
+    } else {
+        leaf_fingerprint_extra(leaf, credential, sizeof(credential));
+        if (memo)
+            memcpy(memo->x509_credential, credential, sizeof(credential));
+    }
     if ((*rc = user_set(user, cn, NULL, err)) != KP_OK ||
         (*rc = kp_cert_organizations(leaf, &user->groups, err)) != KP_OK ||
         (*rc = user_add_extra(user, "authentication.kubernetes.io/credential-id", credential,

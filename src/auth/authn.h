@@ -98,6 +98,7 @@ struct kp_authn_memo {
     uint64_t authn_id;
     int64_t x509_until;
     int64_t requestheader_until;
+    char x509_credential[96]; /* the leaf's credential-id extra, once computed ("" before) */
 };
 
 struct kp_authn_input {

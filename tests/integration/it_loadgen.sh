@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# kpki-loadgen (bench/loadgen) against a real `kpki apiserver`: a run of N requests reports
+# exactly N ok and sane figures; handshake mode (TLS 1.3 and 1.2) counts full handshakes; a
+# chunked answer (a watch that times out) and a bearer token work; an open-loop rate is kept;
+# and every kind of failure is counted, not crashed on: a CA that did not sign the server
+# (tls), a port nobody listens on (connect), a client certificate from a foreign CA (http 401).
+# Bad usage exits 2 naming the flag, a missing file 3.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/apiserver_lib.sh"
+LOADGEN=${KPKI_LOADGEN:?set KPKI_LOADGEN to the kpki-loadgen binary}
+command -v curl >/dev/null || skip "no curl"
+
+root=$WORK/tree
+init_tree "$root"
+pki=$root/etc/kubernetes/pki
+start_apiserver "$root"
+curl_admin /healthz >/dev/null # extracts admin.crt/key into $WORK
+admin=(--cert "$WORK/admin.crt" --key "$WORK/admin.key")
+
+# loadgen NAME args...: runs kpki-loadgen with JSON output into $WORK/NAME.json; exit 0 required.
+loadgen() {
+    local name=$1; shift
+    local status=0
+    "$LOADGEN" --output json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" || status=$?
+    if [ "$status" != 0 ]; then
+        cat "$WORK/$name.err" "$WORK/$name.json"
+        fail "$name: kpki-loadgen exited $status (want 0: a run that happened)"
+    fi
+}
+
+# check NAME MESSAGE PYTHON-EXPRESSION: the expression over the report `r` must be true.
+check() {
+    local name=$1 message=$2 expression=$3
+    "$PYTHON" - "$WORK/$name.json" "$expression" <<'PY' || { cat "$WORK/$name.json"; fail "$name: $message"; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+    pass "$name: $message"
+}
+
+url=$APISERVER_URL
+# ---- successful runs ----
+loadgen keepalive --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" --requests 200 \
+    --connections 4 --threads 2 --server-pid "$APISERVER_PID"
+check keepalive "200 requests give exactly 200 ok and no error" \
+    'r["ok"] == 200 and r["error_count"] == 0'
+check keepalive "latency p50 <= p90 <= p99 <= max, all above 0" \
+    '0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"] <= r["latency_ms"]["max"]'
+check keepalive "a positive rate, connections all opened before the window" \
+    'r["rate_per_second"] > 0 and r["connections_open_before"] == 4 and r["reconnects"] == 0'
+check keepalive "the server's CPU and RSS were sampled" \
+    'r["server"]["pids"] == ['"$APISERVER_PID"'] and r["server"]["cpu_seconds"] >= 0 and r["server"]["rss_kib_after"] > 1000'
+
+for tls in 1.3 1.2; do
+    loadgen "handshake-$tls" --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" \
+        --mode handshake --tls "$tls" --requests 30 --connections 3
+    check "handshake-$tls" "30 full handshakes (TLS $tls), all ok" \
+        'r["ok"] == 30 and r["error_count"] == 0 and r["mode"] == "handshake"'
+done
+loadgen handshake-request --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" \
+    --mode handshake --handshake-request --requests 20 --connections 2
+check handshake-request "20 handshakes each with one request, all ok" \
+    'r["ok"] == 20 and r["error_count"] == 0'
+
+# A client identity per connection from a directory (N.crt + N.key), signed with openssl.
+mkdir -p "$WORK/ids"
+printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n' >"$WORK/ids/ext"
+for i in 0 1 2; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/ids/$i.key" \
+        -subj "/O=kubeadm:cluster-admins/CN=loadgen-$i" -out "$WORK/ids/$i.csr" 2>/dev/null
+    openssl x509 -req -in "$WORK/ids/$i.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 1 -extfile "$WORK/ids/ext" -out "$WORK/ids/$i.crt" 2>/dev/null
+done
+echo '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' >"$WORK/ssr.json"
+loadgen cert-dir --url "$url/apis/authentication.k8s.io/v1/selfsubjectreviews" \
+    --ca "$pki/ca.crt" --cert-dir "$WORK/ids" --body-file "$WORK/ssr.json" \
+    --header 'Content-Type: application/json' --requests 30 --connections 3
+check cert-dir "SelfSubjectReview POSTs with --cert-dir identities: 30 ok (201)" \
+    'r["ok"] == 30 and r["error_count"] == 0 and r["method"] == "POST"'
+
+# Chunked framing: a watch that the server ends after one second with the last chunk.
+loadgen chunked --url "$url/api/v1/namespaces?watch=true&timeoutSeconds=1" --ca "$pki/ca.crt" \
+    "${admin[@]}" --requests 2 --connections 2
+check chunked "two chunked watch answers read to their last chunk" \
+    'r["ok"] == 2 and r["error_count"] == 0 and r["latency_ms"]["min"] >= 900'
+
+# A service-account token, no client certificate.
+curl_admin /api/v1/namespaces/default/serviceaccounts -X POST -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"loadgen"}}' >/dev/null
+token=$(curl_admin /api/v1/namespaces/default/serviceaccounts/loadgen/token -X POST \
+    -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}' |
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])')
+loadgen bearer --url "$url/version" --ca "$pki/ca.crt" --header "Authorization: Bearer $token" \
+    --requests 40 --connections 2
+check bearer "requests with a bearer token and no client certificate: 40 ok" \
+    'r["ok"] == 40 and r["error_count"] == 0'
+
+# Open loop: 50 per second for 2 s over 16 connections is about 100 operations (those still in
+# flight when the window closes are not counted).
+loadgen open-loop --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" --rate 50 --duration 2 \
+    --connections 16
+check open-loop "--rate 50 for 2 s: 90 to 101 ok" \
+    '90 <= r["ok"] <= 101 and r["error_count"] == 0 and r["target_rate"] == 50'
+
+# ---- failures, each counted by kind ----
+loadgen wrong-ca --url "$url/version" --ca "$pki/front-proxy-ca.crt" "${admin[@]}" --requests 10 \
+    --connections 2
+check wrong-ca "a CA that did not sign the server: 10 tls errors, the verification named" \
+    'r["ok"] == 0 and r["errors"]["tls"]["total"] == 10 and any("certificate verify failed" in d for d in r["errors"]["tls"]["by_detail"])'
+loadgen wrong-ca-handshake --url "$url/version" --ca "$pki/front-proxy-ca.crt" "${admin[@]}" \
+    --requests 10 --mode handshake
+check wrong-ca-handshake "the same in handshake mode: 10 tls errors" \
+    'r["ok"] == 0 and r["errors"]["tls"]["total"] == 10'
+
+unused_port=$(free_port)
+loadgen unreachable --url "https://127.0.0.1:$unused_port/version" --ca "$pki/ca.crt" \
+    --requests 10 --mode handshake
+check unreachable "a port nobody listens on: 10 connect errors (refused)" \
+    'r["ok"] == 0 and r["errors"]["connect"]["total"] == 10 and "Connection refused" in r["errors"]["connect"]["by_detail"]'
+
+loadgen foreign-cert --url "$url/version" --ca "$pki/ca.crt" \
+    --cert "$pki/etcd/healthcheck-client.crt" --key "$pki/etcd/healthcheck-client.key" \
+    --requests 10 --connections 2
+check foreign-cert "a client certificate from the etcd CA: 10 answers counted as http 401" \
+    'r["ok"] == 0 and r["errors"]["http"]["by_detail"] == {"401": 10} and r["error_count"] == 10'
+
+# ---- usage and set-up errors ----
+expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --threads zero
+stderr_has "--threads 'zero'"
+expect_exit 2 "$LOADGEN" --url "http://127.0.0.1:1/" --ca "$pki/ca.crt"
+stderr_has "--url 'http://127.0.0.1:1/'"
+expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --cert "$WORK/admin.crt"
+stderr_has "--cert and --key"
+expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --header "no colon"
+stderr_has "--header 'no colon'"
+expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --mode sideways
+stderr_has "--mode 'sideways'"
+pass "bad usage exits 2 naming the flag"
+expect_exit 3 "$LOADGEN" --url "$url/version" --ca "$WORK/missing.crt" --requests 1
+stderr_has "--ca '$WORK/missing.crt'"
+expect_exit 3 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --cert "$WORK/admin.crt" \
+    --key "$pki/ca.key" --requests 1
+stderr_has "does not match"
+expect_exit 3 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --server-pid 2147483647 --requests 1
+stderr_has "--server-pid"
+pass "a missing CA file, a key that does not match, a process that does not exist: exit 3"
+
+stop_apiserver
+pass "the server stops cleanly after the load"
