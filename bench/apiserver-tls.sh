@@ -288,6 +288,8 @@ admin_curl() { # NAME PATH [curl args...]
     curl -sS --fail --cacert "$WORK/$name/etc/kubernetes/pki/ca.crt" --cert "$WORK/$name/admin.crt" \
         --key "$WORK/$name/admin.key" "$@" "$(server_url kpki "$name" "$path")"
 }
+# (p256nc and rsanc are the same trees served by the servers without the token cache: each
+# server has its own store, so its own service account, and the token is named after it.)
 for name in p256 rsa p256nc rsanc; do
     admin_curl "$name" /api/v1/namespaces/default/secrets -X POST -H 'Content-Type: application/json' \
         -d '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"bench"},"stringData":{"password":"not-a-real-one","user":"bench"}}' >/dev/null
@@ -296,7 +298,7 @@ for name in p256 rsa p256nc rsanc; do
     admin_curl "$name" /api/v1/namespaces/default/serviceaccounts/bench/token -X POST \
         -H 'Content-Type: application/json' \
         -d '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}' |
-        "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])' >"$WORK/$name/token"
+        "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])' >"$WORK/$name/token-$name"
 done
 echo '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' >"$WORK/ssr.json"
 
@@ -325,13 +327,13 @@ measure keepalive-ssr p256 kpki /apis/authentication.k8s.io/v1/selfsubjectreview
 measure keepalive-secret p256 kpki /api/v1/namespaces/default/secrets/bench \
     --connections "$KEEPALIVE_CONNECTIONS" $(ids p256)
 measure jwt-es256 p256 kpki /version --connections "$KEEPALIVE_CONNECTIONS" \
-    --header "Authorization: Bearer $(cat "$WORK/p256/token")"
+    --header "Authorization: Bearer $(cat "$WORK/p256/token-p256")"
 measure jwt-rs256 rsa kpki /version --connections "$KEEPALIVE_CONNECTIONS" \
-    --header "Authorization: Bearer $(cat "$WORK/rsa/token")"
+    --header "Authorization: Bearer $(cat "$WORK/rsa/token-rsa")"
 measure jwt-es256-nocache p256nc kpki /version --connections "$KEEPALIVE_CONNECTIONS" \
-    --header "Authorization: Bearer $(cat "$WORK/p256nc/token")"
+    --header "Authorization: Bearer $(cat "$WORK/p256nc/token-p256nc")"
 measure jwt-rs256-nocache rsanc kpki /version --connections "$KEEPALIVE_CONNECTIONS" \
-    --header "Authorization: Bearer $(cat "$WORK/rsanc/token")"
+    --header "Authorization: Bearer $(cat "$WORK/rsanc/token-rsanc")"
 for server in kpki nginx; do
     peak=$(median_of keepalive-version "$server" 'r["rate_per_second"]')
     half=$("$PYTHON" -c "print(max(1.0, $peak / 2))")
