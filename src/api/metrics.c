@@ -268,15 +268,22 @@ static void write_requests(struct out *o, struct kp_metrics *m)
         resource_labels(s, labels, sizeof(labels));
         for (size_t v = 0; v < VERBS; v++) {
             struct latency *l = &m->latency[s][v];
+            /* Buckets first and the count last (recording adds the other way round), and +Inf
+             * never below the last bucket: a request recorded meanwhile cannot make the
+             * histogram decrease. */
+            uint64_t per_bucket[BUCKETS], cumulative = 0;
+            for (size_t b = 0; b < BUCKETS; b++)
+                per_bucket[b] = atomic_load_explicit(&l->buckets[b], memory_order_relaxed);
             uint64_t count = atomic_load_explicit(&l->count, memory_order_relaxed);
             if (!count)
                 continue;
-            uint64_t cumulative = 0;
             for (size_t b = 0; b < BUCKETS; b++) {
-                cumulative += atomic_load_explicit(&l->buckets[b], memory_order_relaxed);
+                cumulative += per_bucket[b];
                 put(o, "apiserver_request_duration_seconds_bucket{verb=\"%s\",%s,le=\"%g\"} %llu\n",
                     verbs[v], labels, buckets[b], (unsigned long long)cumulative);
             }
+            if (count < cumulative)
+                count = cumulative;
             put(o, "apiserver_request_duration_seconds_bucket{verb=\"%s\",%s,le=\"+Inf\"} %llu\n",
                 verbs[v], labels, (unsigned long long)count);
             put(o, "apiserver_request_duration_seconds_sum{verb=\"%s\",%s} %.6f\n", verbs[v],

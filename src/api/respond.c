@@ -51,6 +51,9 @@ void kp_call_status(struct kp_call *call, int code, const char *reason, const ch
 {
     json_t *status = kp_status_object(code, reason, message, details_name, details_group,
                                       details_kind);
+    if (!status) /* a message or name that is not UTF-8 (a client's bytes quoted) */
+        status = kp_status_object(code, reason, "(the message could not be encoded as JSON)",
+                                  NULL, NULL, NULL);
     kp_call_json(call, code, status);
     json_decref(status);
 }

@@ -293,16 +293,30 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
 {
     struct kp_authn_memo *memo = input->memo;
     int64_t *until = !memo ? NULL : front_proxy ? &memo->requestheader_until : &memo->x509_until;
-    if (memo && memo->authn_id == authn->id && now < *until)
+    bool known = memo && memo->authn_id == authn->id;
+    if (known && now < *until)
         return true;
+    if (known && front_proxy && now < memo->requestheader_refused_until) {
+        snprintf(why, why_size, "%s", memo->requestheader_why);
+        return false;
+    }
     bool ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
                                   front_proxy ? authn->requestheader_crls : authn->client_crls,
                                   input->peer_chain, now, why, why_size, err, rc);
-    if (ok && memo) {
-        if (memo->authn_id != authn->id)
-            *memo = (struct kp_authn_memo){.authn_id = authn->id};
+    if (!memo || *rc != KP_OK || (!ok && !front_proxy))
+        return ok;
+    if (!known) {
+        char credential[sizeof(memo->x509_credential)];
+        memcpy(credential, memo->x509_credential, sizeof(credential)); /* the leaf's, still */
+        *memo = (struct kp_authn_memo){.authn_id = authn->id};
+        memcpy(memo->x509_credential, credential, sizeof(credential));
+    }
+    if (ok) {
         int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
         *until = now + KP_AUTHN_MEMO_SECONDS < not_after ? now + KP_AUTHN_MEMO_SECONDS : not_after;
+    } else {
+        memo->requestheader_refused_until = now + KP_AUTHN_MEMO_SECONDS;
+        snprintf(memo->requestheader_why, sizeof(memo->requestheader_why), "%s", why);
     }
     return ok;
 }
@@ -628,6 +642,21 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
     return AUTH_OK;
 }
 
+/* Until when a verified token may be taken from the cache: its exp (a NumericDate, which may
+ * have a fraction: rounded down) plus the leeway, saturating; no exp (a legacy token): as long
+ * as the cache keeps anything. */
+static int64_t cache_until(const json_t *exp)
+{
+    if (!json_is_number(exp))
+        return INT64_MAX;
+    double at = json_number_value(exp);
+    if (at >= (double)(INT64_MAX - KP_SA_TOKEN_LEEWAY))
+        return INT64_MAX;
+    if (at < 0)
+        return 0;
+    return (int64_t)at + KP_SA_TOKEN_LEEWAY;
+}
+
 /* The claims of a service-account token whose signature and times check out (a new
  * reference), from the cache when it was verified before. NULL with *answer AUTH_PASS (not a
  * token of our issuers: other authenticators judge it) or AUTH_FAIL (refused, with the reason in
@@ -665,9 +694,7 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
         claims = json_incref(jwt.claims);
         /* Good until exp (plus the leeway verification allows); legacy tokens have no exp
          * and are capped by the cache. */
-        const json_t *exp = json_object_get(claims, "exp");
-        int64_t until = json_is_integer(exp) ? (int64_t)json_integer_value(exp) + KP_SA_TOKEN_LEEWAY
-                                             : INT64_MAX;
+        int64_t until = cache_until(json_object_get(claims, "exp"));
         kp_token_cache_put(authn->token_cache, token, len, claims, *legacy, until, now);
     }
     kp_jwt_wipe(&jwt);

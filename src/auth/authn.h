@@ -98,6 +98,10 @@ struct kp_authn_memo {
     uint64_t authn_id;
     int64_t x509_until;
     int64_t requestheader_until;
+    /* A chain the front-proxy CA refused (an ordinary client of the cluster CA, on every
+     * request where kubeadm configures both): refused again until then, for the same reason. */
+    int64_t requestheader_refused_until;
+    char requestheader_why[192];
     char x509_credential[96]; /* the leaf's credential-id extra, once computed ("" before) */
 };
 

@@ -639,10 +639,12 @@ static void drop(struct encoder *e, const char *why)
 {
     if (!e->dropped)
         return;
+    if (e->dropped->count >= KP_STRLIST_MAX - 1)
+        return; /* enough to say the object does not fit; its other members still encode */
     char note[700];
     snprintf(note, sizeof(note), "%s (%s)", path_or_top(&e->path), why);
     if (kp_strlist_add(e->dropped, note, NULL) != KP_OK)
-        e->failed = true;
+        e->failed = true; /* out of memory */
 }
 
 static ProtobufCMessage *json_to_message(struct encoder *e, const ProtobufCMessageDescriptor *desc,

@@ -88,6 +88,17 @@ const ProtobufCMessageDescriptor *kp_proto_find_kind(const char *api_version, co
 
 /* ---- the envelope ---- */
 
+/* A client's string for an error message: printable ASCII, the rest as '?' (protobuf-c does not
+ * check UTF-8 in proto2, and the message must become a JSON string). */
+static const char *printable(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; in && in[n] && n + 1 < size; n++)
+        out[n] = in[n] >= 0x20 && in[n] < 0x7f ? in[n] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 bool kp_proto_is_envelope(const void *data, size_t len)
 {
     return len >= KP_PROTO_MAGIC_LEN && memcmp(data, KP_PROTO_MAGIC, KP_PROTO_MAGIC_LEN) == 0;
@@ -119,14 +130,15 @@ enum kp_result kp_proto_decode(const void *data, size_t len, json_t **object,
     const char *api_version = unknown->typemeta ? unknown->typemeta->apiversion : NULL;
     const char *kind = unknown->typemeta ? unknown->typemeta->kind : NULL;
     const ProtobufCMessageDescriptor *desc = kp_proto_find_kind(api_version, kind);
+    char a[101], b[101];
     if (unknown->contentencoding && *unknown->contentencoding)
-        rc = kp_error_set(err, KP_ERR_INVALID, "contentEncoding %.64s is not supported",
-                          unknown->contentencoding);
+        rc = kp_error_set(err, KP_ERR_INVALID, "contentEncoding %s is not supported",
+                          printable(unknown->contentencoding, a, 65));
     else if (!api_version || !*api_version || !kind || !*kind)
         rc = kp_error_set(err, KP_ERR_INVALID, "the protobuf envelope has no apiVersion or kind");
     else if (!desc)
-        rc = kp_error_set(err, KP_ERR_INVALID, "no protobuf message for %.100s %.100s",
-                          api_version, kind);
+        rc = kp_error_set(err, KP_ERR_INVALID, "no protobuf message for %s %s",
+                          printable(api_version, a, sizeof(a)), printable(kind, b, sizeof(b)));
     else
         rc = kp_proto_message_to_json(desc, unknown->has_raw ? unknown->raw.data : NULL,
                                       unknown->has_raw ? unknown->raw.len : 0, object, warnings,
@@ -176,10 +188,11 @@ enum kp_result kp_proto_encode(const json_t *object, unsigned char **out, size_t
     const char *api_version = json_string_value(json_object_get(object, "apiVersion"));
     const char *kind = json_string_value(json_object_get(object, "kind"));
     const ProtobufCMessageDescriptor *desc = kp_proto_find_kind(api_version, kind);
+    char a[101], b[101];
     if (!desc)
-        return kp_error_set(err, KP_ERR_INVALID, "no protobuf message for %.100s %.100s",
-                            api_version ? api_version : "(no apiVersion)",
-                            kind ? kind : "(no kind)");
+        return kp_error_set(err, KP_ERR_INVALID, "no protobuf message for %s %s",
+                            api_version ? printable(api_version, a, sizeof(a)) : "(no apiVersion)",
+                            kind ? printable(kind, b, sizeof(b)) : "(no kind)");
     unsigned char *raw = NULL;
     size_t raw_len = 0;
     enum kp_result rc = kp_proto_json_to_message(desc, object, &raw, &raw_len, dropped, err);

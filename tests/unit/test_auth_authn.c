@@ -743,6 +743,21 @@ static void test_x509_memo(void **state)
     outcome_wipe(&out);
     assert_int_equal(memo.x509_until, not_after);
     run_memo = NULL;
+    /* With the front proxy configured, the front-proxy CA's refusal of an ordinary client is
+     * remembered too (kubeadm's setup: both CAs), and the request still succeeds as x509. */
+    struct kp_authn *both = make_authn(&(struct options){FULL});
+    memo = (struct kp_authn_memo){0};
+    run_memo = &memo;
+    for (int round = 0; round < 2; round++) {
+        run(both, fx.alice, NULL, NULL, NULL, 0, NOW + round, &out);
+        assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+        assert_string_equal(out.user.name, "alice");
+        outcome_wipe(&out);
+        assert_int_equal(memo.requestheader_refused_until, NOW + KP_AUTHN_MEMO_SECONDS);
+        assert_true(memo.requestheader_why[0] != '\0');
+    }
+    run_memo = NULL;
+    kp_authn_free(both);
     kp_authn_free(plain);
     kp_authn_free(with_crl);
 }
@@ -1472,6 +1487,23 @@ static void test_sa_token_cache(void **state)
     }
     kp_authn_token_cache_stats(authn, &hits, &misses);
     assert_int_equal(hits, 3);
+    free(token);
+    /* A fractional exp (a NumericDate may have one): the verifier rounds it down, and the cache
+     * keeps the token until that plus the leeway, never longer. */
+    json_t *claims = claims_for(&(struct token_spec){0});
+    json_object_set_new(claims, "exp", json_real((double)NOW + 10.5));
+    token = sign(fx.sa_rsa, fx.kid_rsa, claims);
+    json_decref(claims);
+    const int64_t fraction_times[] = {NOW, NOW + 68, NOW + 69};
+    for (size_t i = 0; i < sizeof(fraction_times) / sizeof(fraction_times[0]); i++) {
+        run_bearer(authn, token, fraction_times[i], &out);
+        if (out.result.outcome != KP_AUTHN_AUTHENTICATED)
+            fail_msg("fraction, now = NOW + %lld: %s", (long long)(fraction_times[i] - NOW), out.result.reason);
+        outcome_wipe(&out);
+    }
+    run_bearer(authn, token, NOW + 70, &out);
+    expect_refused(&out, "serviceaccount: token refused: expired", token);
+    outcome_wipe(&out);
     free(token);
     kp_authn_free(authn);
     /* Without a cache: nothing is counted. */

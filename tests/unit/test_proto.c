@@ -296,6 +296,34 @@ static void test_dropped_members(void **state)
 
 /* ---- kinds and frames ---- */
 
+/* Past the dropped list's cap the encoding still succeeds (an object with thousands of unknown
+ * members must not break protobuf answers or watches of its kind). */
+static void test_many_dropped_members(void **state)
+{
+    (void)state;
+    json_t *object = parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                           "{\"name\":\"c\"}}");
+    char key[32];
+    for (int i = 0; i < KP_STRLIST_MAX + 100; i++) {
+        snprintf(key, sizeof(key), "unknown%d", i);
+        json_object_set_new(object, key, json_true());
+    }
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    struct kp_strlist dropped = {0};
+    struct kp_error err;
+    assert_int_equal(kp_proto_encode(object, &bytes, &len, &dropped, &err), KP_OK);
+    assert_true(dropped.count > 0 && dropped.count < KP_STRLIST_MAX);
+    json_t *back = NULL;
+    assert_int_equal(kp_proto_decode(bytes, len, &back, NULL, &err), KP_OK);
+    assert_json_equal(back, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                            "{\"name\":\"c\"}}");
+    json_decref(back);
+    json_decref(object);
+    kp_strlist_wipe(&dropped);
+    free(bytes);
+}
+
 static void test_find_kind(void **state)
 {
     (void)state;
@@ -384,6 +412,9 @@ static void test_decode_refusals(void **state)
     expect_decode_error("k8s\0\x12\x00", 6, "no apiVersion or kind");
     /* typeMeta {v1, Service}: a kind with no message */
     expect_decode_error("k8s\0\x0a\x0d\x0a\x02v1\x12\x07Service", 19, "no protobuf message");
+    /* a kind that is not UTF-8: refused with the bytes shown as '?' (the message stays JSON) */
+    expect_decode_error("k8s\0\x0a\x0a\x0a\x02v1\x12\x04N\xc3\xa9x", 16,
+                        "no protobuf message for v1 N??x");
     /* contentEncoding gzip */
     expect_decode_error("k8s\0\x0a\x0a\x0a\x02v1\x12\x04Node\x1a\x04gzip", 22,
                         "contentEncoding");
@@ -451,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_other_kinds),
         cmocka_unit_test(test_zero_values),
         cmocka_unit_test(test_dropped_members),
+        cmocka_unit_test(test_many_dropped_members),
         cmocka_unit_test(test_find_kind),
         cmocka_unit_test(test_watch_frame),
         cmocka_unit_test(test_decode_refusals),
