@@ -680,14 +680,16 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
     const char *iss = json_str(unverified.claims, "iss");
     *legacy = iss && strcmp(iss, KP_SA_LEGACY_ISSUER) == 0;
     bool ours = iss && (*legacy || kp_strlist_contains(&authn->issuers, iss));
-    kp_jwt_wipe(&unverified);
-    if (!ours)
+    if (!ours) {
+        kp_jwt_wipe(&unverified);
         return NULL;
+    }
     *answer = AUTH_FAIL;
     struct kp_jwt jwt = {0};
     enum kp_jwt_verdict verdict;
-    *rc = kp_jwt_verify(token, len, authn->sa_keys, authn->sa_key_count, now, KP_SA_TOKEN_LEEWAY,
-                        &jwt, &verdict, err);
+    /* The decoding just done serves the verification too (it takes unverified). */
+    *rc = kp_jwt_verify_decoded(token, len, &unverified, authn->sa_keys, authn->sa_key_count, now,
+                                KP_SA_TOKEN_LEEWAY, &jwt, &verdict, err);
     if (*rc == KP_OK && verdict != KP_JWT_VALID)
         set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
     if (*rc == KP_OK && verdict == KP_JWT_VALID) {

@@ -147,53 +147,42 @@ done:
     return rc;
 }
 
+/* The CRL kind for crypto/internal.h's PEM and DER helpers. */
+static int crl_write_pem(BIO *bio, const void *object)
+{
+    return PEM_write_bio_X509_CRL(bio, object);
+}
+
+static void *crl_read_pem(BIO *bio)
+{
+    return PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+}
+
+static void *crl_read_der(const unsigned char **cursor, long len)
+{
+    return d2i_X509_CRL(NULL, cursor, len);
+}
+
+static void crl_free(void *object)
+{
+    X509_CRL_free(object);
+}
+
+static const struct kp_crypto_codec crl_codec = {"CRL", crl_write_pem, crl_read_pem,
+                                                    crl_read_der, crl_free};
+
 enum kp_result kp_crl_to_pem(X509_CRL *crl, char **pem, size_t *len, struct kp_error *err)
 {
-    *pem = NULL;
-    *len = 0;
-    ERR_clear_error();
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long size = 0;
-    enum kp_result rc = KP_OK;
-    if (bio == NULL || !PEM_write_bio_X509_CRL(bio, crl) ||
-        (size = BIO_get_mem_data(bio, &data)) <= 0) {
-        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode the CRL");
-    } else if ((*pem = malloc((size_t)size + 1)) == NULL) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-    } else {
-        memcpy(*pem, data, (size_t)size);
-        (*pem)[size] = '\0';
-        *len = (size_t)size;
-    }
-    BIO_free(bio);
-    return rc;
+    return kp_crypto_object_to_pem(&crl_codec, crl, pem, len, err);
 }
 
 enum kp_result kp_crl_from_pem(const char *pem, size_t len, const char *what, X509_CRL **out,
                                struct kp_error *err)
 {
-    *out = NULL;
-    if (len > INT32_MAX) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
-    }
-    ERR_clear_error();
-    if (len > 0 && (unsigned char)pem[0] == 0x30) {
-        const unsigned char *cursor = (const unsigned char *)pem;
-        *out = d2i_X509_CRL(NULL, &cursor, (long)len);
-        if (*out != NULL && cursor != (const unsigned char *)pem + len) {
-            X509_CRL_free(*out); /* bytes after the CRL: refused, as Go does */
-            *out = NULL;
-        }
-    } else {
-        BIO *bio = BIO_new_mem_buf(pem, (int)len);
-        *out = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-    }
-    if (*out == NULL) {
-        return kp_error_openssl(err, KP_ERR_INVALID, "%s: no valid CRL", what);
-    }
-    return KP_OK;
+    void *object = NULL;
+    enum kp_result rc = kp_crypto_object_from_pem(&crl_codec, pem, len, what, &object, err);
+    *out = object;
+    return rc;
 }
 
 static int64_t time_of(const ASN1_TIME *value)

@@ -54,53 +54,42 @@ done:
     return rc;
 }
 
+/* The certificate request kind for crypto/internal.h's PEM and DER helpers. */
+static int csr_write_pem(BIO *bio, const void *object)
+{
+    return PEM_write_bio_X509_REQ(bio, object);
+}
+
+static void *csr_read_pem(BIO *bio)
+{
+    return PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+}
+
+static void *csr_read_der(const unsigned char **cursor, long len)
+{
+    return d2i_X509_REQ(NULL, cursor, len);
+}
+
+static void csr_free(void *object)
+{
+    X509_REQ_free(object);
+}
+
+static const struct kp_crypto_codec csr_codec = {"certificate request", csr_write_pem, csr_read_pem,
+                                                    csr_read_der, csr_free};
+
 enum kp_result kp_csr_to_pem(X509_REQ *csr, char **pem, size_t *len, struct kp_error *err)
 {
-    *pem = NULL;
-    *len = 0;
-    ERR_clear_error();
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long size = 0;
-    enum kp_result rc = KP_OK;
-    if (bio == NULL || !PEM_write_bio_X509_REQ(bio, csr) ||
-        (size = BIO_get_mem_data(bio, &data)) <= 0) {
-        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode the request");
-    } else if ((*pem = malloc((size_t)size + 1)) == NULL) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-    } else {
-        memcpy(*pem, data, (size_t)size);
-        (*pem)[size] = '\0';
-        *len = (size_t)size;
-    }
-    BIO_free(bio);
-    return rc;
+    return kp_crypto_object_to_pem(&csr_codec, csr, pem, len, err);
 }
 
 enum kp_result kp_csr_from_pem(const char *pem, size_t len, const char *what, X509_REQ **out,
                                struct kp_error *err)
 {
-    *out = NULL;
-    if (len > INT32_MAX) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
-    }
-    ERR_clear_error();
-    if (len > 0 && (unsigned char)pem[0] == 0x30) {
-        const unsigned char *cursor = (const unsigned char *)pem;
-        *out = d2i_X509_REQ(NULL, &cursor, (long)len);
-        if (*out != NULL && cursor != (const unsigned char *)pem + len) {
-            X509_REQ_free(*out); /* bytes after the request: refused, as Go does */
-            *out = NULL;
-        }
-    } else {
-        BIO *bio = BIO_new_mem_buf(pem, (int)len);
-        *out = bio != NULL ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-    }
-    if (*out == NULL) {
-        return kp_error_openssl(err, KP_ERR_INVALID, "%s: no valid certificate request", what);
-    }
-    return KP_OK;
+    void *object = NULL;
+    enum kp_result rc = kp_crypto_object_from_pem(&csr_codec, pem, len, what, &object, err);
+    *out = object;
+    return rc;
 }
 
 enum kp_result kp_csr_sans(X509_REQ *csr, struct kp_strlist *dns, struct kp_strlist *ips,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "crypto/internal.h"
 
 enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len, struct kp_error *err)
 {
@@ -259,5 +260,58 @@ enum kp_result kp_base64_decode(const char *text, size_t len, unsigned char **ou
     data[used + tail] = '\0'; /* PEM parsers downstream want text */
     *out = data;
     *out_len = (size_t)(used + tail);
+    return KP_OK;
+}
+
+/* ---- one ASN.1 object of a given kind, PEM or DER (crypto/internal.h) ---- */
+
+enum kp_result kp_crypto_object_to_pem(const struct kp_crypto_codec *codec, const void *object,
+                                       char **pem, size_t *len, struct kp_error *err)
+{
+    *pem = NULL;
+    *len = 0;
+    ERR_clear_error();
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long size = 0;
+    enum kp_result rc = KP_OK;
+    if (bio == NULL || !codec->write_pem(bio, object) ||
+        (size = BIO_get_mem_data(bio, &data)) <= 0) {
+        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode the %s", codec->noun);
+    } else if ((*pem = malloc((size_t)size + 1)) == NULL) {
+        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
+    } else {
+        memcpy(*pem, data, (size_t)size);
+        (*pem)[size] = '\0';
+        *len = (size_t)size;
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+enum kp_result kp_crypto_object_from_pem(const struct kp_crypto_codec *codec, const char *pem,
+                                         size_t len, const char *what, void **out,
+                                         struct kp_error *err)
+{
+    *out = NULL;
+    if (len > INT32_MAX) {
+        return kp_error_set(err, KP_ERR_INVALID, "%s: too large", what);
+    }
+    ERR_clear_error();
+    if (len > 0 && (unsigned char)pem[0] == 0x30) {
+        const unsigned char *cursor = (const unsigned char *)pem;
+        *out = codec->read_der(&cursor, (long)len);
+        if (*out != NULL && cursor != (const unsigned char *)pem + len) {
+            codec->free_object(*out); /* bytes after the object: refused, as Go does */
+            *out = NULL;
+        }
+    } else {
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+        *out = bio != NULL ? codec->read_pem(bio) : NULL;
+        BIO_free(bio);
+    }
+    if (*out == NULL) {
+        return kp_error_openssl(err, KP_ERR_INVALID, "%s: no valid %s", what, codec->noun);
+    }
     return KP_OK;
 }

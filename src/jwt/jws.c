@@ -611,7 +611,26 @@ enum kp_result kp_jwt_verify(const char *token, size_t len, const struct kp_jwt_
     if (rc != KP_OK) {
         return rc;
     }
-    rc = check_signature(token, len, &decoded, keys, key_count, verdict, err);
+    return kp_jwt_verify_decoded(token, len, &decoded, keys, key_count, now, leeway, jwt, verdict,
+                                 err);
+}
+
+enum kp_result kp_jwt_verify_decoded(const char *token, size_t len, struct kp_jwt *decoded_in,
+                                     const struct kp_jwt_key *keys, size_t key_count,
+                                     int64_t now, int64_t leeway, struct kp_jwt *jwt,
+                                     enum kp_jwt_verdict *verdict, struct kp_error *err)
+{
+    struct kp_jwt decoded = *decoded_in;
+    memset(decoded_in, 0, sizeof(*decoded_in)); /* taken */
+    memset(jwt, 0, sizeof(*jwt));
+    *verdict = KP_JWT_MALFORMED;
+    if (leeway < 0 || (keys == NULL && key_count > 0) || len > KP_JWT_MAX) {
+        kp_jwt_wipe(&decoded);
+        return kp_error_set(err, KP_ERR_INTERNAL,
+                            "kp_jwt_verify_decoded: leeway must be >= 0, keys non-NULL and the "
+                            "token decoded by kp_jwt_decode");
+    }
+    enum kp_result rc = check_signature(token, len, &decoded, keys, key_count, verdict, err);
     if (rc == KP_OK && *verdict == KP_JWT_VALID) {
         rc = check_times(decoded.claims, now, leeway, verdict, err);
     }

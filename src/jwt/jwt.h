@@ -105,6 +105,16 @@ KP_MUST_CHECK enum kp_result kp_jwt_verify(const char *token, size_t len,
                                            int64_t now, int64_t leeway, struct kp_jwt *jwt,
                                            enum kp_jwt_verdict *verdict, struct kp_error *err);
 
+/* kp_jwt_verify for a token already decoded by kp_jwt_decode (decoded is taken: wiped here),
+ * so a caller that looked at the unverified claims first does not decode twice. */
+KP_MUST_CHECK enum kp_result kp_jwt_verify_decoded(const char *token, size_t len,
+                                                   struct kp_jwt *decoded,
+                                                   const struct kp_jwt_key *keys,
+                                                   size_t key_count, int64_t now, int64_t leeway,
+                                                   struct kp_jwt *jwt,
+                                                   enum kp_jwt_verdict *verdict,
+                                                   struct kp_error *err);
+
 /* The JWKS document of keys ({"keys":[{"use":"sig","kty":...,"alg":...,"kid":...,...}]}), as
  * kube-apiserver serves at /openid/v1/jwks. A new reference. */
 KP_MUST_CHECK enum kp_result kp_jwt_jwks(const struct kp_jwt_key *keys, size_t key_count,

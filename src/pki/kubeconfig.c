@@ -51,16 +51,18 @@ static enum kp_result data_pair(struct kp_yaml_writer *writer, const char *key,
     return rc;
 }
 
-#define KEY_PLACEHOLDER "KPKI-CLIENT-KEY-DATA"
+/* Where the private key goes in the rendered text: libyaml's emitter never sees the key (its
+ * buffers are not cleansed), the marker is replaced in kpki's own buffer, which is. */
+#define KEY_MARKER "KPKI-CLIENT-KEY-DATA"
 
-/* Copies text with KEY_PLACEHOLDER replaced by base64(key) into a fresh buffer. */
+/* Copies text with KEY_MARKER replaced by base64(key) into a fresh buffer. */
 static enum kp_result splice_key(const char *text, size_t text_len, const unsigned char *key,
                                  size_t key_len, char **out, size_t *out_len,
                                  struct kp_error *err)
 {
-    const char *mark = strstr(text, KEY_PLACEHOLDER);
+    const char *mark = strstr(text, KEY_MARKER);
     if (mark == NULL) {
-        return kp_error_set(err, KP_ERR_INTERNAL, "kubeconfig key placeholder lost");
+        return kp_error_set(err, KP_ERR_INTERNAL, "kubeconfig key marker lost");
     }
     char *encoded = NULL;
     size_t encoded_len = 0;
@@ -69,7 +71,7 @@ static enum kp_result splice_key(const char *text, size_t text_len, const unsign
         return rc;
     }
     size_t before = (size_t)(mark - text);
-    size_t after = text_len - before - strlen(KEY_PLACEHOLDER);
+    size_t after = text_len - before - strlen(KEY_MARKER);
     char *joined = malloc(before + encoded_len + after + 1);
     if (joined == NULL) {
         kp_secret_free(encoded, encoded_len);
@@ -77,7 +79,7 @@ static enum kp_result splice_key(const char *text, size_t text_len, const unsign
     }
     memcpy(joined, text, before);
     memcpy(joined + before, encoded, encoded_len);
-    memcpy(joined + before + encoded_len, mark + strlen(KEY_PLACEHOLDER), after);
+    memcpy(joined + before + encoded_len, mark + strlen(KEY_MARKER), after);
     joined[before + encoded_len + after] = '\0';
     kp_secret_free(encoded, encoded_len);
     *out = joined;
@@ -141,9 +143,9 @@ enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char
     pair(&writer, "client-key", kubeconfig->key_file);
     if (kubeconfig->key_data != NULL) {
         /* The key never passes through libyaml (whose buffers are freed uncleansed): a
-         * placeholder is emitted and replaced in kpki's own buffer below. base64 needs no
+         * marker is emitted and replaced in kpki's own buffer below. base64 needs no
          * quoting, so the substitution cannot change the YAML's structure. */
-        pair(&writer, "client-key-data", KEY_PLACEHOLDER);
+        pair(&writer, "client-key-data", KEY_MARKER);
     }
     pair(&writer, "token", kubeconfig->token);
     kp_yaml_writer_map_end(&writer);
@@ -163,7 +165,7 @@ enum kp_result kp_kubeconfig_render(const struct kp_kubeconfig *kubeconfig, char
         return rc;
     }
     rc = splice_key(text, text_len, kubeconfig->key_data, kubeconfig->key_len, out, len, err);
-    free(text); /* holds only the placeholder */
+    free(text); /* holds only the marker */
     return rc;
 }
 
@@ -324,7 +326,7 @@ static const char *replace_value(void *context, int mapping, const char *key)
         return r->cert_b64;
     }
     if (mapping == r->user && strcmp(key, "client-key-data") == 0) {
-        return KEY_PLACEHOLDER;
+        return KEY_MARKER;
     }
     if (mapping == r->cluster && r->ca_b64 != NULL &&
         strcmp(key, "certificate-authority-data") == 0) {
