@@ -6,27 +6,17 @@
 #include "crypto/crypto.h"
 #include "crypto/internal.h"
 
+static int cert_write_pem(BIO *bio, const void *cert)
+{
+    return PEM_write_bio_X509(bio, cert);
+}
+
 enum kp_result kp_cert_to_pem(X509 *cert, char **pem, size_t *len, struct kp_error *err)
 {
-    *pem = NULL;
-    *len = 0;
-    ERR_clear_error();
-    BIO *bio = BIO_new(BIO_s_mem());
-    enum kp_result rc = KP_OK;
-    char *data = NULL;
-    long size = 0;
-    if (bio == NULL || !PEM_write_bio_X509(bio, cert) ||
-        (size = BIO_get_mem_data(bio, &data)) <= 0) {
-        rc = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot encode certificate");
-    } else if ((*pem = malloc((size_t)size + 1)) == NULL) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-    } else {
-        memcpy(*pem, data, (size_t)size);
-        (*pem)[size] = '\0';
-        *len = (size_t)size;
-    }
-    BIO_free(bio);
-    return rc;
+    /* Only the writer is needed: certificates are read as chains (kp_certs_from_pem). */
+    static const struct kp_crypto_codec cert_codec = {"certificate", cert_write_pem, NULL, NULL,
+                                                      NULL};
+    return kp_crypto_object_to_pem(&cert_codec, cert, pem, len, err);
 }
 
 enum kp_result kp_cert_reload(X509 **cert, struct kp_error *err)
