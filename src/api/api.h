@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "api/apiserver.h"
+#include "api/objcache.h"
 #include "auth/auth.h"
 #include "auth/authn.h"
 #include "auth/node.h"
@@ -138,7 +139,7 @@ struct kp_api {
     struct kp_store *store;
     struct kp_http_server *http;
     struct kp_metrics *metrics; /* NULL: not recorded (out of memory at start) */
-    json_t *version;            /* the /version document (immutable) */
+    char *version;              /* the /version document, as JSON text (immutable) */
 
     /* What the server trusts, reloaded from its files (reload.c). trust_lock guards the
      * pointer only: take a reference with kp_api_trust. */
@@ -152,7 +153,8 @@ struct kp_api {
     struct kp_rbac *rbac;      /* the current snapshot (a reference) */
     atomic_bool rbac_dirty;    /* set by the store watch; rebuilt on the next request */
     struct kp_node_graph *graph;
-    struct kp_store_watch *internal_watch; /* RBAC changes and the node graph */
+    struct kp_store_watch *internal_watch; /* RBAC changes, the node graph, the objcache */
+    struct kp_objcache *objcache; /* the authenticators' lookups (objcache.h); NULL: uncached */
 
     /* Service-account tokens: the signing key, read at start (the verification keys are part
      * of the trust snapshot). Never NULL once started. */
@@ -392,6 +394,10 @@ KP_MUST_CHECK enum kp_result kp_registry_list_all(struct kp_api *api,
                                                   struct kp_error *err);
 /* The lookup function handed to auth (resource plural of the core or RBAC groups). */
 json_t *kp_registry_lookup(void *api, const char *resource, const char *ns, const char *name);
+/* The same through api->objcache, for the authenticators, which only read what they get: the
+ * object may be shared with other requests and must not be modified. */
+json_t *kp_registry_lookup_cached(void *api, const char *resource, const char *ns,
+                                  const char *name);
 
 /* ---- the handlers ---- */
 

@@ -310,6 +310,19 @@ static void write_token_cache(struct out *o, struct kp_api *api)
         (unsigned long long)hits, (unsigned long long)misses);
 }
 
+static void write_object_cache(struct out *o, struct kp_api *api)
+{
+    uint64_t hits = 0, misses = 0;
+    if (api->objcache)
+        kp_objcache_stats(api->objcache, &hits, &misses);
+    put(o, "# HELP kpki_object_cache_requests_total Objects the authenticators looked up in the "
+           "object cache (service accounts, bound secrets and pods, nodes), by result.\n"
+           "# TYPE kpki_object_cache_requests_total counter\n"
+           "kpki_object_cache_requests_total{result=\"hit\"} %llu\n"
+           "kpki_object_cache_requests_total{result=\"miss\"} %llu\n",
+        (unsigned long long)hits, (unsigned long long)misses);
+}
+
 static void write_authn(struct out *o, struct kp_metrics *m)
 {
     put(o, "# HELP kpki_authentication_attempts_total Authentication attempts by method (for a "
@@ -459,6 +472,7 @@ void kp_metrics_handle(struct kp_call *call)
         write_requests(&o, api->metrics);
         write_authn(&o, api->metrics);
         write_token_cache(&o, api);
+        write_object_cache(&o, api);
         write_process(&o, api->metrics);
     }
     write_tls(&o, api);

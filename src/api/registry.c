@@ -136,6 +136,24 @@ enum kp_result kp_registry_list_all(struct kp_api *api, const struct kp_resource
     return rc;
 }
 
+json_t *kp_registry_lookup_cached(void *context, const char *resource_name, const char *ns,
+                                  const char *name)
+{
+    struct kp_api *api = context;
+    const struct kp_resource *resource = kp_resource_find("", "v1", resource_name);
+    if (!api->objcache || !resource || !resource->storage || !name || !*name)
+        return kp_registry_lookup(context, resource_name, ns, name);
+    char key[KP_STORE_KEY_MAX];
+    kp_object_key(resource, ns ? ns : "", name, key, sizeof(key));
+    json_t *object = kp_objcache_get(api->objcache, key, kp_store_revision(api->store));
+    if (object)
+        return object;
+    int64_t token = kp_objcache_fill_begin(api->objcache, kp_store_revision(api->store));
+    object = kp_registry_lookup(context, resource_name, ns, name);
+    kp_objcache_fill(api->objcache, key, object, token);
+    return object;
+}
+
 json_t *kp_registry_lookup(void *context, const char *resource_name, const char *ns,
                            const char *name)
 {

@@ -175,7 +175,7 @@ static enum kp_result build_trust(const struct kp_reload *reload, struct kp_trus
             .api_audiences = &c->api_audiences,
             .bootstrap_tokens = c->enable_bootstrap_token_auth,
             .anonymous = c->anonymous_auth,
-            .lookup = kp_registry_lookup,
+            .lookup = kp_registry_lookup_cached,
             .lookup_context = reload->api,
             .token_cache_entries = (size_t)reload->api->config.token_cache_entries,
         };

@@ -153,6 +153,7 @@ static void internal_event(void *context, const struct kp_store_event *event)
 {
     struct kp_api *api = context;
     const char *key = event->kv.key;
+    kp_objcache_changed(api->objcache, key, event->kv.mod_revision);
     if (has_prefix(key, "/registry/clusterroles/") ||
         has_prefix(key, "/registry/clusterrolebindings/") || has_prefix(key, "/registry/roles/") ||
         has_prefix(key, "/registry/rolebindings/")) {
@@ -178,6 +179,10 @@ static void internal_event(void *context, const struct kp_store_event *event)
 static enum kp_result start_internal_watch(struct kp_api *api, struct kp_error *err)
 {
     int64_t revision = kp_store_revision(api->store);
+    /* Coherent from this revision on, as the watch below is (objcache.h). */
+    api->objcache = kp_objcache_new(KP_OBJCACHE_ENTRIES, revision);
+    if (!api->objcache)
+        return kp_error_set(err, KP_ERR_IO, "out of memory");
     json_t *pods = NULL;
     enum kp_result rc =
         kp_registry_list_all(api, kp_resource_find("", "v1", "pods"), "", &pods, err);
@@ -541,9 +546,10 @@ static void health(struct kp_call *call, const char *name)
     respond_text(call, store_ok ? 200 : 500, store_ok ? "ok" : "storage failed");
 }
 
-/* The /version document, built once at start (uname and JSON every request cost more than the
- * rest of the request). New reference. */
-static json_t *version_document(void)
+/* The /version document, built once at start as the JSON text sent (uname and encoding JSON
+ * on every request cost more than the rest of the request; it is never protobuf, as upstream's
+ * is not). Owned by the caller (free). */
+static char *version_document(void)
 {
     struct utsname u;
     char platform[128] = "linux/unknown";
@@ -552,16 +558,21 @@ static json_t *version_document(void)
                  strcmp(u.machine, "x86_64") == 0    ? "amd64"
                  : strcmp(u.machine, "aarch64") == 0 ? "arm64"
                                                      : u.machine);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", KP_K8S_MAJOR,
-                     "minor", KP_K8S_MINOR, "gitVersion",
-                     "v" KP_K8S_MAJOR "." KP_K8S_MINOR ".0+kpki-" KPKI_VERSION, "gitCommit", "",
-                     "gitTreeState", "clean", "buildDate", __DATE__ " " __TIME__, "goVersion",
-                     "none (kpki is C)", "compiler", "gcc", "platform", platform);
+    json_t *document = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", KP_K8S_MAJOR, "minor",
+        KP_K8S_MINOR, "gitVersion", "v" KP_K8S_MAJOR "." KP_K8S_MINOR ".0+kpki-" KPKI_VERSION,
+        "gitCommit", "", "gitTreeState", "clean", "buildDate", __DATE__ " " __TIME__, "goVersion",
+        "none (kpki is C)", "compiler", "gcc", "platform", platform);
+    char *text = document ? json_dumps(document, JSON_COMPACT) : NULL;
+    json_decref(document);
+    return text;
 }
 
 static void version(struct kp_call *call)
 {
-    kp_call_json(call, 200, call->api->version);
+    const char *text = call->api->version;
+    kp_http_respond(call->http, 200, "application/json", text, strlen(text));
+    call->responded = true;
 }
 
 void kp_nonresource_handle(struct kp_call *call)
@@ -624,10 +635,11 @@ static void api_free(struct kp_api *api)
     }
     if (api->internal_watch)
         kp_store_unwatch(api->internal_watch);
+    kp_objcache_free(api->objcache);
     kp_store_close(api->store);
     kp_trust_unref(api->trust);
     kp_metrics_free(api->metrics);
-    json_decref(api->version);
+    free(api->version);
     kp_rbac_unref(api->rbac);
     kp_node_graph_free(api->graph);
     EVP_PKEY_free(api->signing_key);

@@ -9,7 +9,7 @@
  *    offering ALPN without http/1.1 gets the fatal no_application_protocol alert (RFC 7301 §3.2).
  *    A client offering no ALPN at all is served HTTP/1.1.
  *  - Client certificates are requested (SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT) and never
- *    judged here: the verify callback accepts everything and the chain the client presented is
+ *    judged here: the chain verification accepts everything and the chain the client presented is
  *    handed to the request handler, whose authenticator decides (kube-apiserver's
  *    RequestClientCert + x509 authenticator split). The CertificateRequest names no CAs.
  *  - No compression (CRIME), no renegotiation (client-initiated renegotiation is a DoS lever and
@@ -47,11 +47,15 @@ static const unsigned char ALPN_HTTP11[] = "\x08http/1.1";
 
 static const unsigned char SESSION_ID_CONTEXT[] = "kpki-https";
 
-/* Record, never judge: the handler's authenticator verifies the chain (see the file comment). */
-static int accept_any_client_chain(int preverify_ok, X509_STORE_CTX *store)
+/* Record, never judge: the handler's authenticator verifies the chain (see the file comment).
+ * Installed as the whole chain verification, not as a verify callback: OpenSSL would otherwise
+ * run X509_verify_cert against this context's empty store on every handshake (chain building,
+ * extension and policy checks) only for the callback to ignore the verdict. The chain the
+ * client sent stays available through SSL_get_peer_cert_chain. */
+static int accept_any_client_chain(X509_STORE_CTX *store, void *arg)
 {
-    (void)preverify_ok;
     (void)store;
+    (void)arg;
     return 1;
 }
 
@@ -137,7 +141,8 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     SSL_CTX_sess_set_cache_size(server_ctx, KP_TLS_SESSION_CACHE_SIZE);
     /* Idle connections (watches, kubelets) give their record buffers back. */
     SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, accept_any_client_chain);
+    SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_cert_verify_callback(server_ctx, accept_any_client_chain, NULL);
     SSL_CTX_set_alpn_select_cb(server_ctx, select_alpn, NULL);
     SSL_CTX_set_default_passwd_cb(server_ctx, refuse_password);
 

@@ -221,6 +221,38 @@ static enum kp_result configure(X509_STORE_CTX *ctx, const struct kp_verify_para
     return KP_OK;
 }
 
+/* The verdict X509_verify_cert reaches for a lone leaf that no anchor can have issued (no
+ * anchor's subject is the leaf's issuer, the leaf is no anchor itself and not self-issued),
+ * reached without building a store. The front-proxy authenticator sees every ordinary client
+ * certificate first (kube-apiserver's order), so this is the common refusal; the message is
+ * the one describe_failure would write. */
+static bool no_anchor_can_issue(const struct kp_verify_params *params, X509 *leaf,
+                                struct kp_verify_result *result)
+{
+    if (params->untrusted != NULL && sk_X509_num(params->untrusted) > 0) {
+        return false;
+    }
+    const X509_NAME *issuer = X509_get_issuer_name(leaf);
+    if (X509_NAME_cmp(issuer, X509_get_subject_name(leaf)) == 0) {
+        return false;
+    }
+    for (int i = 0; i < sk_X509_num(params->anchors); i++) {
+        X509 *anchor = sk_X509_value(params->anchors, i);
+        if (X509_NAME_cmp(issuer, X509_get_subject_name(anchor)) == 0 ||
+            X509_cmp(leaf, anchor) == 0) {
+            return false;
+        }
+    }
+    char subject[256] = "";
+    kp_name_to_string(X509_get_subject_name(leaf), subject, sizeof(subject));
+    result->reason = KP_VERIFY_UNKNOWN_AUTHORITY;
+    result->depth = 0;
+    snprintf(result->message, sizeof(result->message), "%s (depth 0%s%s)",
+             X509_verify_cert_error_string(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
+             subject[0] != '\0' ? ": " : "", subject);
+    return true;
+}
+
 enum kp_result kp_verify_chain(const struct kp_verify_params *params, X509 *leaf,
                                struct kp_verify_result *result, struct kp_error *err)
 {
@@ -234,6 +266,9 @@ enum kp_result kp_verify_chain(const struct kp_verify_params *params, X509 *leaf
         return kp_error_set(err, KP_ERR_INVALID,
                             "too many certificates (at most %d anchors and %d intermediates)",
                             KP_VERIFY_MAX_ANCHORS, KP_VERIFY_MAX_UNTRUSTED);
+    }
+    if (no_anchor_can_issue(params, leaf, result)) {
+        return KP_OK;
     }
     ERR_clear_error();
     enum kp_result rc = KP_OK;

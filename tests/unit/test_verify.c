@@ -381,6 +381,52 @@ static void test_pathological_input_is_bounded(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A lone leaf from a CA no anchor names is refused without building a store (the front-proxy
+ * authenticator's common case); the verdict and message are those of the full verification,
+ * which an unrelated intermediate forces. A self-issued leaf and a leaf that is itself an
+ * anchor still take the full path. */
+static void test_no_anchor_can_issue_shortcut(void **state)
+{
+    (void)state;
+    EVP_PKEY *elsewhere_key = key();
+    X509 *elsewhere = make("elsewhere", elsewhere_key, NULL, NULL, NOW - DAY, NOW + DAY, CA_EXT);
+    X509 *leaf = make("stranger", leaf_key, elsewhere, elsewhere_key, NOW - DAY, NOW + DAY,
+                      CLIENT_EXT);
+    STACK_OF(X509) *anchors = sk_X509_new_null();
+    sk_X509_push(anchors, root);
+    struct kp_verify_params params = {.anchors = anchors, .at = NOW};
+    struct kp_verify_result shortcut, full;
+    struct kp_error err;
+    assert_int_equal(kp_verify_chain(&params, leaf, &shortcut, &err), KP_OK);
+    STACK_OF(X509) *unrelated = sk_X509_new_null();
+    sk_X509_push(unrelated, intermediate);
+    params.untrusted = unrelated;
+    assert_int_equal(kp_verify_chain(&params, leaf, &full, &err), KP_OK);
+    assert_int_equal(shortcut.reason, KP_VERIFY_UNKNOWN_AUTHORITY);
+    assert_int_equal(full.reason, KP_VERIFY_UNKNOWN_AUTHORITY);
+    assert_int_equal(shortcut.depth, full.depth);
+    assert_string_equal(shortcut.message, full.message);
+    kp_verify_result_wipe(&shortcut);
+    kp_verify_result_wipe(&full);
+    /* The anchor itself presented as the leaf (partial chains): trusted, not refused. */
+    params.untrusted = NULL;
+    sk_X509_push(anchors, elsewhere);
+    assert_int_equal(kp_verify_chain(&params, leaf, &full, &err), KP_OK);
+    assert_int_equal(full.reason, KP_VERIFY_OK);
+    kp_verify_result_wipe(&full);
+    (void)sk_X509_pop(anchors);
+    /* A self-signed stranger gets OpenSSL's own verdict, not the shortcut's. */
+    assert_int_equal(kp_verify_chain(&params, elsewhere, &full, &err), KP_OK);
+    assert_int_not_equal(full.reason, KP_VERIFY_OK);
+    assert_null(strstr(full.message, "unable to get local issuer"));
+    kp_verify_result_wipe(&full);
+    sk_X509_free(unrelated);
+    sk_X509_free(anchors);
+    X509_free(leaf);
+    X509_free(elsewhere);
+    EVP_PKEY_free(elsewhere_key);
+}
+
 /* KP_CRL_PUBLISHED_ISSUERS: a CA without a CRL is not checked; a CA with one is, fully. */
 static enum kp_verify_reason run_published(X509 *leaf, X509 *second, X509 *untrusted,
                                            X509_CRL *crl, enum kp_crl_scope scope)
@@ -464,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_revocation_published_issuers),
         cmocka_unit_test(test_pathological_input_is_bounded),
+        cmocka_unit_test(test_no_anchor_can_issue_shortcut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
