@@ -19,8 +19,9 @@
 #     (ES256 on the P-256 tree, RS256 on the RSA tree);
 #   - latency at half the peak rate: open loop at half the median keep-alive /version rate;
 #   - resident memory, on servers started afresh for it: idle, holding --hold connections, after
-#     --churn full TLS 1.3 handshakes that are never resumed (kpki keeps a session for each in
-#     its cache), and kpki holding the connections again after those.
+#     --churn full TLS 1.3 handshakes that are never resumed (what a server keeps per handshake
+#     after the connection is gone: kpki with --tls-session-cache-entries N would keep up to N
+#     sessions; by default it keeps none), and kpki holding the connections again after those.
 set -euo pipefail
 
 usage() {
@@ -33,7 +34,8 @@ RUNS=3
 SECONDS_PER_RUN=3
 KEEPALIVE_CONNECTIONS=256
 HOLD_CONNECTIONS=10000
-# Just past OpenSSL's default session cache size (20480), so the cache is full at the end.
+# Just past OpenSSL's default session cache size (20480): a server that kept every session
+# would have a full cache at the end.
 CHURN_HANDSHAKES=22000
 IDENTITIES=16
 while [ $# -gt 0 ]; do

@@ -46,6 +46,8 @@ struct kp_apiserver_config {
     bool anonymous_auth;                               /* --anonymous-auth */
     int64_t token_cache_entries;       /* kpki: --token-cache-entries (verified service-account
                                           tokens; 0 turns the cache off); default 4096 */
+    int64_t tls_session_cache_entries; /* kpki: --tls-session-cache-entries (TLS sessions kept
+                                          for resumption; 0: none, the default) */
     struct kp_strlist authorization_modes;             /* --authorization-mode: Node,RBAC,
                                                           AlwaysAllow, AlwaysDeny */
     const char *storage_file;          /* the SQLite database (kpki: --storage-file) */

@@ -59,6 +59,7 @@ struct source {
     const char *flag;           /* "--client-ca-file" (for the serving pair: both flags) */
     struct kp_file_watch watch; /* paths borrowed from api->config */
     const struct source *ca;    /* SOURCE_CRLS: the bundle whose CAs must have signed them */
+    size_t session_cache_entries; /* SOURCE_SERVING: --tls-session-cache-entries */
     /* The last good content: one of these, by kind. */
     SSL_CTX *ssl_ctx;
     STACK_OF(X509) *certs;
@@ -298,6 +299,7 @@ static enum kp_result load_serving(struct source *s, struct loaded *out, struct 
     enum kp_result rc = kp_tls_server_ctx_new(s->watch.paths[0], s->watch.paths[1], &ctx, err);
     if (rc != KP_OK)
         return rc;
+    kp_tls_server_ctx_set_resumption(ctx, s->session_cache_entries);
     SSL_CTX_free(s->ssl_ctx);
     s->ssl_ctx = ctx;
     describe_serving(ctx, out->summary, sizeof(out->summary));
@@ -428,6 +430,7 @@ static enum kp_result add_sources(struct kp_reload *reload, struct kp_error *err
                             KP_RELOAD_MAX_KEY_FILES);
     reload->serving = add_source(reload, SOURCE_SERVING, "--tls-cert-file/--tls-private-key-file",
                                  c->tls_cert_file, c->tls_private_key_file);
+    reload->serving->session_cache_entries = (size_t)c->tls_session_cache_entries;
     if (c->client_ca_file) {
         reload->client_ca =
             add_source(reload, SOURCE_CERTS, "--client-ca-file", c->client_ca_file, NULL);

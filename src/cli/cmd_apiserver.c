@@ -52,6 +52,9 @@ static const struct kp_cli_flag flags[] = {
     {"token-cache-entries", "N", "4096",
      "service-account tokens whose signature was verified, remembered (by SHA-256, until their "
      "exp) so it is checked once; 0 turns the cache off"},
+    {"tls-session-cache-entries", "N", "0",
+     "TLS sessions kept so clients can resume them (kubectl and the kubelet never do); 0: no "
+     "resumption"},
     {"authorization-mode", "MODES", "Node,RBAC", "Node, RBAC, AlwaysAllow, AlwaysDeny"},
     {"storage-file", "FILE", "DIR/var/lib/kpki/apiserver.db", "the SQLite store (kpki)"},
     {"threads", "N", "one per CPU", "worker threads (kpki)"},
@@ -195,6 +198,9 @@ static enum kp_result apply_flags(struct options *o, const struct kp_cli_parsed 
         } else if (strcmp(name, "token-cache-entries") == 0) {
             rc = parse_int(name, v, 0, 1 << 24, &n, err);
             c->token_cache_entries = n;
+        } else if (strcmp(name, "tls-session-cache-entries") == 0) {
+            rc = parse_int(name, v, 0, 1 << 20, &n, err);
+            c->tls_session_cache_entries = n;
         } else if (strcmp(name, "authorization-mode") == 0) {
             kp_strlist_wipe(&c->authorization_modes);
             rc = kp_strlist_add_split(&c->authorization_modes, v, err);

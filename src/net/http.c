@@ -231,17 +231,24 @@ static bool global_ok;
 
 static void conn_free(struct conn *conn);
 
-/* OpenSSL calls this for every SSL it frees (ours and everyone else's, with ptr NULL). */
+/* OpenSSL calls this for every SSL it frees (ours and everyone else's, with ptr NULL), before
+ * it looks at how the connection ended. libevent frees the SSL without a close_notify of ours,
+ * which OpenSSL takes for an unclean end and drops the session from the cache: a connection
+ * whose handshake completed without a TLS error is marked shut down, so its session stays
+ * resumable (when resumption is on at all, kp_tls_server_ctx_set_resumption). A fatal alert,
+ * sent or received, has already dropped the session. */
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp)
 {
-    (void)parent;
     (void)ad;
     (void)idx;
     (void)argl;
     (void)argp;
-    if (ptr != NULL) {
-        conn_free(ptr);
+    struct conn *conn = ptr;
+    if (conn != NULL) {
+        if (conn->handshake_done && conn->tls_error[0] == '\0')
+            SSL_set_shutdown(parent, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        conn_free(conn);
     }
 }
 

@@ -105,6 +105,11 @@ void kp_http_server_set_ssl_ctx(struct kp_http_server *server, SSL_CTX *ssl_ctx)
  * compression, no renegotiation. *ctx: free with SSL_CTX_free. */
 KP_MUST_CHECK enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file,
                                                    SSL_CTX **ctx, struct kp_error *err);
+/* Session resumption for a context from kp_tls_server_ctx_new, which has none: 0 keeps it off
+ * (no session cache, no tickets); N > 0 keeps up to N sessions (each holds the client's chain)
+ * for TLS 1.2 session ids and one TLS 1.3 stateful ticket per handshake. See tls.c for why off
+ * is the default. */
+void kp_tls_server_ctx_set_resumption(SSL_CTX *ctx, size_t cache_entries);
 
 /* ---- a request (valid until kp_http_respond or kp_http_stream_end; owned by the server) ---- */
 

@@ -15,11 +15,15 @@
  *  - No compression (CRIME), no renegotiation (client-initiated renegotiation is a DoS lever and
  *    would change the peer mid-connection), a session id context (required by OpenSSL to resume
  *    sessions when peer verification is on).
- *  - No stateless session tickets: OpenSSL serialises only the leaf into a ticket, so a resumed
- *    connection would lose the intermediates the client presented. With SSL_OP_NO_TICKET,
- *    resumption (TLS 1.2 session ids, TLS 1.3 stateful tickets) goes through this context's
- *    session cache, which keeps the whole chain. One ticket per TLS 1.3 handshake, and at most
- *    1024 sessions per context, so clients that never resume cannot grow the server's memory.
+ *  - No session resumption unless kp_tls_server_ctx_set_resumption asks for it. The cluster's
+ *    own clients never resume: client-go leaves tls.Config.ClientSessionCache nil, which turns
+ *    tickets off in a Go client, and Go has never resumed by session id. For them a ticket and
+ *    a cached session are pure cost on every handshake (CPU, and about 11 KiB held per
+ *    session). When resumption is on: no stateless tickets (OpenSSL serialises only the leaf
+ *    into a ticket, so a resumed connection would lose the intermediates the client
+ *    presented); with SSL_OP_NO_TICKET, resumption (TLS 1.2 session ids, TLS 1.3 stateful
+ *    tickets) goes through this context's bounded session cache, which keeps the whole chain,
+ *    and one ticket per TLS 1.3 handshake.
  *  - Encrypted private keys are refused (never a password prompt on the terminal).
  */
 #include <errno.h>
@@ -32,9 +36,6 @@
 
 #include "crypto/crypto.h"
 #include "net/http.h"
-
-/* Sessions kept for resumption per server context (an evicted one just means a full handshake). */
-#define KP_TLS_SESSION_CACHE_SIZE 1024
 
 /* TLS 1.2 suites: ECDHE + AEAD only (Go's secure default set). TLS 1.3 suites are OpenSSL's
  * defaults (AES-GCM and ChaCha20-Poly1305), all AEAD. */
@@ -102,6 +103,21 @@ static enum kp_result check_readable(const char *what, const char *path, struct 
     return KP_OK;
 }
 
+void kp_tls_server_ctx_set_resumption(SSL_CTX *ctx, size_t cache_entries)
+{
+    if (cache_entries == 0) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        return;
+    }
+    /* Each cached session holds the client's chain (about 11 KiB): OpenSSL's default of 20,480
+     * sessions, two per TLS 1.3 handshake, would let clients that never resume grow the server
+     * by 200+ MB. One ticket per handshake and a bounded cache keep it to cache_entries. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, (long)cache_entries);
+    SSL_CTX_set_num_tickets(ctx, 1);
+}
+
 enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file, SSL_CTX **ctx,
                                      struct kp_error *err)
 {
@@ -133,12 +149,7 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     }
     SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                         SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    /* Each cached session holds the client's chain (about 11 KiB): OpenSSL's default of 20,480
-     * sessions, two per TLS 1.3 handshake, let clients that never resume (every new kubectl
-     * process) grow the server by 200+ MB. One ticket per handshake and a bounded cache keep
-     * resumption for the clients that reconnect (kubelets) within ~11 MB. */
-    SSL_CTX_set_num_tickets(server_ctx, 1);
-    SSL_CTX_sess_set_cache_size(server_ctx, KP_TLS_SESSION_CACHE_SIZE);
+    kp_tls_server_ctx_set_resumption(server_ctx, 0);
     /* Idle connections (watches, kubelets) give their record buffers back. */
     SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, NULL);

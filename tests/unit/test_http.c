@@ -1161,6 +1161,71 @@ static void test_ssl_ctx_swap(void **state)
     kp_http_server_stop(f.server);
 }
 
+/* Two connections from one client context that keeps sessions, the second offering the first's
+ * session (a request on the first reads a TLS 1.3 ticket, which arrives after the handshake).
+ * Whether the second resumed; the client chain must be there either way. */
+static bool second_connection_resumes(int port, int version)
+{
+    struct client_options options = {.cert_chain = pki.client_chain, .key = pki.client_key,
+                                      .max_version = version};
+    struct client *first = client_open(port, &options);
+    assert_non_null(first);
+    struct response r;
+    must_request(first, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    response_free(&r);
+    SSL_SESSION *session = SSL_get1_session(first->ssl);
+    assert_non_null(session);
+    (void)SSL_shutdown(first->ssl); /* without close_notify the session would be unresumable */
+    client_close(first);
+
+    struct client *second = calloc(1, sizeof(*second));
+    assert_non_null(second);
+    second->fd = tcp_connect(port);
+    second->ctx = SSL_CTX_new(TLS_client_method());
+    assert_int_equal(SSL_CTX_load_verify_locations(second->ctx, pki.ca_cert, NULL), 1);
+    SSL_CTX_set_max_proto_version(second->ctx, version);
+    SSL_CTX_set_mode(second->ctx, SSL_MODE_NO_AUTO_CHAIN);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(second->ctx, pki.client_chain), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(second->ctx, pki.client_key, SSL_FILETYPE_PEM),
+                     1);
+    second->ssl = SSL_new(second->ctx);
+    SSL_set_fd(second->ssl, second->fd);
+    assert_int_equal(SSL_set_session(second->ssl, session), 1);
+    assert_int_equal(SSL_connect(second->ssl), 1);
+    bool resumed = SSL_session_reused(second->ssl) == 1;
+    must_request(second, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    json_t *echo = body_json(&r);
+    assert_int_equal(json_array_size(json_object_get(echo, "chain_cns")), 2);
+    json_decref(echo);
+    response_free(&r);
+    client_close(second);
+    SSL_SESSION_free(session);
+    return resumed;
+}
+
+/* No resumption by default (client-go never resumes); with a cache, both versions resume and
+ * a resumed connection still carries the whole client chain. */
+static void test_session_resumption(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_server(&f, NULL, 1);
+    assert_false(second_connection_resumes(f.port, TLS1_2_VERSION));
+    assert_false(second_connection_resumes(f.port, TLS1_3_VERSION));
+    SSL_CTX *resuming = NULL;
+    struct kp_error err;
+    assert_int_equal(kp_tls_server_ctx_new(pki.server1_cert, pki.server1_key, &resuming, &err),
+                     KP_OK);
+    kp_tls_server_ctx_set_resumption(resuming, 8);
+    kp_http_server_set_ssl_ctx(f.server, resuming);
+    SSL_CTX_free(resuming);
+    assert_true(second_connection_resumes(f.port, TLS1_2_VERSION));
+    assert_true(second_connection_resumes(f.port, TLS1_3_VERSION));
+    SSL_CTX_free(f.ctx);
+    f.ctx = NULL;
+    kp_http_server_stop(f.server);
+}
+
 static void test_tls_ctx_errors(void **state)
 {
     (void)state;
@@ -1883,6 +1948,7 @@ int main(void)
         cmocka_unit_test(test_old_tls_refused),
         cmocka_unit_test(test_garbage_instead_of_tls),
         cmocka_unit_test(test_ssl_ctx_swap),
+        cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_tls_ctx_errors),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),
