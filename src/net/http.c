@@ -418,6 +418,23 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Output up to one TLS record's worth (16 KiB) is made contiguous as it is added, so that a
+ * response leaves in one record and one write(): evhttp adds a response's head and its body
+ * as separate chains, and bufferevent_openssl encrypts and writes each chain on its own (two
+ * records, two system calls for every small response). The copy is small; a big body or a
+ * stream's backlog is left alone. evbuffer_pullup changes no length, so it runs no callback. */
+#define COALESCE_MAX_BYTES 16384
+
+static void coalesce_output(struct evbuffer *buffer, const struct evbuffer_cb_info *info,
+                            void *arg)
+{
+    (void)arg;
+    if (info->n_added > 0 && evbuffer_get_length(buffer) <= COALESCE_MAX_BYTES &&
+        evbuffer_peek(buffer, -1, NULL, NULL, 0) > 1) {
+        (void)evbuffer_pullup(buffer, -1);
+    }
+}
+
 /* The first byte of a new request ends the idle wait; the request must then arrive whole within
  * the read timeout (net/http's ReadTimeout semantics; a trickling client is cut off too). */
 static void on_input(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
@@ -675,6 +692,9 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
         return fallback_bev(base);
     }
     SSL_set_info_callback(ssl, on_tls_info);
+    /* coalesce_output may move data that a write interrupted by a full socket buffer will be
+     * retried with (never shorter): OpenSSL must accept the retry from its new address. */
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -688,6 +708,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     /* Clients rarely send close_notify before closing; that is an EOF, not an error. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     evbuffer_add_cb(bufferevent_get_input(bev), on_input, conn);
+    evbuffer_add_cb(bufferevent_get_output(bev), coalesce_output, NULL);
     if (conn->rejected) {
         /* Runs in this same pass of the loop, after evhttp has given the bufferevent its
          * socket and before any byte is read from it. */
@@ -1352,6 +1373,41 @@ static void remove_framing_headers(struct evkeyvalq *headers, bool content_type_
     }
 }
 
+/* Sends a small response straight away instead of through the loop. evhttp leaves it in the
+ * bufferevent's output and enables writing; bufferevent_openssl would then wait for EPOLLOUT
+ * and write it: two epoll_ctl calls and a wake-up more per keep-alive request. A connection's
+ * socket is nearly always writable, so the response is written here and the write event
+ * cancelled before the loop applies it (libevent's changelist: no system call at all). Then
+ * evhttp's write callback runs from the loop, deferred, as if bufferevent had written it. If
+ * the socket takes only part (or none) of it, nothing is drained and bufferevent_openssl
+ * retries the same bytes when the socket is writable, which OpenSSL allows (one write in
+ * progress; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, coalesce_output). */
+static void write_now(struct conn *conn)
+{
+    struct bufferevent *bev = conn->bev;
+    struct evbuffer *output = bufferevent_get_output(bev);
+    size_t len = evbuffer_get_length(output);
+    if (len == 0 || len > COALESCE_MAX_BYTES) {
+        return;
+    }
+    unsigned char *data = evbuffer_pullup(output, -1);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (data == NULL || ssl == NULL || !SSL_is_init_finished(ssl)) {
+        return;
+    }
+    ERR_clear_error();
+    int written = SSL_write(ssl, data, (int)len);
+    if (written <= 0) {
+        ERR_clear_error(); /* bufferevent_openssl meets the same condition on its own write */
+        return;
+    }
+    (void)evbuffer_drain(output, (size_t)written);
+    if (evbuffer_get_length(output) == 0) {
+        bufferevent_disable(bev, EV_WRITE);
+        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+    }
+}
+
 void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
                      const char *body, size_t len)
 {
@@ -1389,7 +1445,9 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
         }
     }
     request->status = status;
+    struct conn *conn = request->conn;
     evhttp_send_reply(req, status, status_reason(status), NULL);
+    write_now(conn);
 }
 
 int kp_http_response_status(const struct kp_http_request *request)

@@ -293,6 +293,15 @@ static void handler(void *context, struct kp_http_request *request)
     } else if (strcmp(path, "/status") == 0) {
         int code = atoi(kp_http_query(request, "code"));
         kp_http_respond(request, code, "text/plain", "status\n", 7);
+    } else if (strcmp(path, "/big") == 0) {
+        /* size bytes of a pattern that shows a lost or repeated byte: 'a' + i % 26 */
+        size_t size = strtoul(kp_http_query(request, "size"), NULL, 10);
+        char *body = malloc(size + 1);
+        assert_non_null(body);
+        for (size_t i = 0; i < size; i++)
+            body[i] = (char)('a' + i % 26);
+        kp_http_respond(request, 200, "text/plain", body, size);
+        free(body);
     } else if (strcmp(path, "/noreply") == 0) {
         /* returns without responding: the server answers 500 */
     } else if (strcmp(path, "/stream") == 0) {
@@ -375,12 +384,17 @@ struct client_options {
     size_t alpn_len;
     int max_version; /* 0: default */
     bool legacy;     /* security level 0, to be able to offer TLS 1.1 */
+    int rcvbuf;      /* the socket's receive buffer; 0: the system's */
 };
 
-static int tcp_connect(int port)
+/* rcvbuf: the socket's receive buffer (0: the system's), set before connecting so that the
+ * window the server sees is that small. */
+static int tcp_connect_rcvbuf(int port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
@@ -388,6 +402,11 @@ static int tcp_connect(int port)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     return fd;
+}
+
+static int tcp_connect(int port)
+{
+    return tcp_connect_rcvbuf(port, 0);
 }
 
 static void client_close(struct client *c)
@@ -412,7 +431,7 @@ static struct client *client_open(int port, const struct client_options *options
     }
     struct client *c = calloc(1, sizeof(*c));
     assert_non_null(c);
-    c->fd = tcp_connect(port);
+    c->fd = tcp_connect_rcvbuf(port, options->rcvbuf);
     c->ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(c->ctx);
     assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, pki.ca_cert, NULL), 1);
@@ -1159,6 +1178,44 @@ static void test_ssl_ctx_swap(void **state)
     SSL_CTX_free(f.ctx);
     f.ctx = NULL;
     kp_http_server_stop(f.server);
+}
+
+/* Responses the socket cannot take at once: a client with a tiny receive window pipelines many
+ * requests for bodies of up to a TLS record and reads nothing until they are all answered, so
+ * the server's immediate write (write_now) meets a full socket and leaves the rest to
+ * bufferevent_openssl. Every answer must still arrive whole, in order, byte for byte. */
+static void test_pipelined_backpressure(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_server(&f, NULL, 1);
+    struct client_options options = {.rcvbuf = 4096};
+    struct client *c = client_open(f.port, &options);
+    assert_non_null(c);
+    /* 6.3 MB of answers: more than a socket send buffer holds (4 MiB at most, tcp_wmem) while
+     * the client's window is shut. */
+    enum { REQUESTS = 400 };
+    char text[REQUESTS * 64];
+    size_t used = 0;
+    for (int i = 0; i < REQUESTS; i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used,
+                                 "GET /big?size=%d HTTP/1.1\r\nHost: x\r\n\r\n",
+                                 16000 - (i % 8) * 37);
+    client_write(c, text, used);
+    usleep(200 * 1000); /* the server fills the window and waits for it */
+    for (int i = 0; i < REQUESTS; i++) {
+        struct response r;
+        assert_true(read_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        size_t size = (size_t)(16000 - (i % 8) * 37);
+        assert_int_equal(r.body_len, size);
+        for (size_t k = 0; k < size; k++)
+            if (r.body[k] != (char)('a' + k % 26))
+                fail_msg("answer %d: byte %zu is '%c'", i, k, r.body[k]);
+        response_free(&r);
+    }
+    client_close(c);
+    stop_server(&f);
 }
 
 /* Two connections from one client context that keeps sessions, the second offering the first's
@@ -1949,6 +2006,7 @@ int main(void)
         cmocka_unit_test(test_garbage_instead_of_tls),
         cmocka_unit_test(test_ssl_ctx_swap),
         cmocka_unit_test(test_session_resumption),
+        cmocka_unit_test(test_pipelined_backpressure),
         cmocka_unit_test(test_tls_ctx_errors),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),
