@@ -306,10 +306,10 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
     if (!memo || *rc != KP_OK || (!ok && !front_proxy))
         return ok;
     if (!known) {
-        char credential[sizeof(memo->x509_credential)];
-        memcpy(credential, memo->x509_credential, sizeof(credential)); /* the leaf's, still */
-        *memo = (struct kp_authn_memo){.authn_id = authn->id};
-        memcpy(memo->x509_credential, credential, sizeof(credential));
+        /* Another authenticator (a reload): its verdicts go, what the leaf says stays. */
+        memo->authn_id = authn->id;
+        memo->x509_until = memo->requestheader_until = memo->requestheader_refused_until = 0;
+        memo->requestheader_why[0] = '\0';
     }
     if (ok) {
         int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
@@ -335,6 +335,40 @@ static void leaf_fingerprint_extra(X509 *leaf, char *out, size_t size)
     out[n < size ? n : size - 1] = '\0';
 }
 
+/* The leaf's CN and organizations (as groups), read from the certificate once per connection:
+ * the ASN.1 string conversions cost more than the rest of an x509 authentication. */
+static enum kp_result leaf_names(X509 *leaf, struct kp_authn_memo *memo, char *cn, size_t size,
+                                 struct kp_strlist *organizations, struct kp_error *err)
+{
+    if (memo && memo->leaf_names_known) {
+        snprintf(cn, size, "%s", memo->leaf_cn);
+        for (size_t at = 0; at < memo->leaf_organizations_len;) {
+            const char *name = memo->leaf_organizations + at;
+            enum kp_result rc = kp_strlist_add(organizations, name, err);
+            if (rc != KP_OK)
+                return rc;
+            at += strlen(name) + 1;
+        }
+        return KP_OK;
+    }
+    kp_cert_common_name(leaf, cn, size);
+    enum kp_result rc = kp_cert_organizations(leaf, organizations, err);
+    if (rc != KP_OK || !memo || strlen(cn) >= sizeof(memo->leaf_cn))
+        return rc;
+    size_t used = 0;
+    for (size_t i = 0; i < organizations->count; i++) {
+        size_t len = strlen(organizations->items[i]) + 1;
+        if (used + len > sizeof(memo->leaf_organizations))
+            return KP_OK; /* does not fit: read every time */
+        memcpy(memo->leaf_organizations + used, organizations->items[i], len);
+        used += len;
+    }
+    snprintf(memo->leaf_cn, sizeof(memo->leaf_cn), "%s", cn);
+    memo->leaf_organizations_len = used;
+    memo->leaf_names_known = true;
+    return KP_OK;
+}
+
 static enum auth_answer authn_x509(const struct kp_authn *authn,
                                    const struct kp_authn_input *input, int64_t now,
                                    struct kp_user *user, struct kp_authn_result *result,
@@ -349,16 +383,21 @@ static enum auth_answer authn_x509(const struct kp_authn *authn,
         return AUTH_FAIL;
     }
     X509 *leaf = sk_X509_value(input->peer_chain, 0);
+    struct kp_authn_memo *memo = input->memo;
     char cn[256];
-    kp_cert_common_name(leaf, cn, sizeof(cn));
+    struct kp_strlist organizations = {0};
+    if ((*rc = leaf_names(leaf, memo, cn, sizeof(cn), &organizations, err)) != KP_OK) {
+        kp_strlist_wipe(&organizations);
+        return AUTH_FAIL;
+    }
     if (!cn[0]) {
         /* upstream: no CN, not this authenticator's user. The reason is only for the log of a
          * request that ends up refused. */
+        kp_strlist_wipe(&organizations);
         set_reason(result, "x509: client certificate has no common name (no user)");
         return AUTH_PASS;
     }
     char credential[96];
-    struct kp_authn_memo *memo = input->memo;
     if (memo && memo->x509_credential[0]) {
         memcpy(credential, memo->x509_credential, sizeof(credential));
     } else {
@@ -366,10 +405,12 @@ static enum auth_answer authn_x509(const struct kp_authn *authn,
         if (memo)
             memcpy(memo->x509_credential, credential, sizeof(credential));
     }
-    if ((*rc = user_set(user, cn, NULL, err)) != KP_OK ||
-        (*rc = kp_cert_organizations(leaf, &user->groups, err)) != KP_OK ||
-        (*rc = user_add_extra(user, "authentication.kubernetes.io/credential-id", credential,
-                              err)) != KP_OK)
+    *rc = user_set(user, cn, NULL, err);
+    /* The organizations, in order, are the groups. */
+    kp_strlist_wipe(&user->groups);
+    user->groups = organizations;
+    if (*rc != KP_OK || (*rc = user_add_extra(user, "authentication.kubernetes.io/credential-id",
+                                              credential, err)) != KP_OK)
         return AUTH_FAIL;
     result->method = "x509";
     return AUTH_OK;

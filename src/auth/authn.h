@@ -102,7 +102,15 @@ struct kp_authn_memo {
      * request where kubeadm configures both): refused again until then, for the same reason. */
     int64_t requestheader_refused_until;
     char requestheader_why[192];
-    char x509_credential[96]; /* the leaf's credential-id extra, once computed ("" before) */
+    /* What the leaf says, read once (it cannot change within the connection; kept when the
+     * authenticator is reloaded): its credential-id extra ("" before), and its CN and
+     * organizations, the latter NUL-separated (leaf_names_known false before, and always for a
+     * leaf whose names do not fit). */
+    char x509_credential[96];
+    bool leaf_names_known;
+    char leaf_cn[256];
+    char leaf_organizations[512];
+    size_t leaf_organizations_len;
 };
 
 struct kp_authn_input {

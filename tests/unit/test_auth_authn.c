@@ -721,10 +721,17 @@ static void test_x509_memo(void **state)
     assert_int_not_equal(memo.authn_id, 0);
     assert_int_equal(memo.x509_until, NOW + KP_AUTHN_MEMO_SECONDS);
     assert_int_equal(memo.requestheader_until, 0);
+    assert_true(memo.leaf_names_known);
+    assert_string_equal(memo.leaf_cn, "revoked");
     /* Within the minute the memo stands, whatever chain comes: it is the connection's, which
-     * cannot change - here a foreign one shows that nothing was verified. */
+     * cannot change - here a foreign one shows that nothing was verified, nor read again (the
+     * user is still the first leaf's). */
     run(plain, fx.wrong_ca, NULL, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS - 1, &out);
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    assert_string_equal(out.user.name, "revoked");
+    outcome_wipe(&out);
+    memo.leaf_names_known = false; /* now the names are read from the foreign leaf */
+    run(plain, fx.wrong_ca, NULL, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS - 1, &out);
     assert_string_equal(out.user.name, "mallory");
     outcome_wipe(&out);
     /* At the minute's end it is verified again (and refused). */
@@ -742,6 +749,37 @@ static void test_x509_memo(void **state)
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
     outcome_wipe(&out);
     assert_int_equal(memo.x509_until, not_after);
+    /* The names from the memo: the same user, groups in the certificate's order. */
+    for (int round = 0; round < 2; round++) {
+        run(plain, fx.alice, NULL, NULL, NULL, 0, not_after - 10, &out);
+        assert_string_equal(out.user.name, "alice");
+        assert_true(out.user.groups.count >= 2);
+        assert_string_equal(out.user.groups.items[0], "dev");
+        assert_string_equal(out.user.groups.items[1], "ops");
+        outcome_wipe(&out);
+        assert_true(memo.leaf_names_known);
+    }
+    /* Organizations too long for the memo are read every time, and still all there. */
+    char long_names[6][120];
+    const char *many[6];
+    for (int i = 0; i < 6; i++) {
+        memset(long_names[i], 'a' + i, sizeof(long_names[i]) - 1);
+        long_names[i][sizeof(long_names[i]) - 1] = '\0';
+        many[i] = long_names[i];
+    }
+    X509 *crowded = issue("crowded", many, 6, false, KP_EKU_CLIENT_AUTH, NOW - DAY, NOW + DAY,
+                          fx.leaf_key, fx.ca, fx.ca_key);
+    memo = (struct kp_authn_memo){0};
+    for (int round = 0; round < 2; round++) {
+        run(plain, crowded, NULL, NULL, NULL, 0, NOW, &out);
+        assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+        assert_string_equal(out.user.name, "crowded");
+        assert_true(out.user.groups.count >= 6);
+        assert_string_equal(out.user.groups.items[5], many[5]);
+        outcome_wipe(&out);
+        assert_false(memo.leaf_names_known);
+    }
+    X509_free(crowded);
     run_memo = NULL;
     /* With the front proxy configured, the front-proxy CA's refusal of an ordinary client is
      * remembered too (kubeadm's setup: both CAs), and the request still succeeds as x509. */
