@@ -38,16 +38,8 @@
  * Dropping is shutdown(2) on the socket (plus a 1 µs bufferevent timeout as a backstop): the
  * client sees the connection closed at once and evhttp frees it through its own EOF path.
  *
- * Streams. A stream has up to three references: the handler's (released by
- * kp_http_stream_end), the connection's (released when the response is complete or the
- * connection is gone, on the worker thread) and one while it sits in the worker's wake queue.
- * kp_http_stream_send/_end lock the stream, queue it and wake the worker; the worker moves the
- * queued bytes into evhttp (one chunk per wake-up) while the bufferevent's output is below
- * STREAM_OUTPUT_HIGH, and otherwise waits for evhttp's "chunk written" callback: a slow client
- * backs data up into the stream's queue, and past max_stream_buffer_bytes it is disconnected.
- * `closed` (under the stream mutex) is set before a worker may go away, so a producer thread
- * only touches the worker while the stream is open - and it holds the stream mutex while it
- * does, which the worker takes to close the stream.
+ * Streams (chunked responses, for watches) are in stream.c, with their own notes; the types
+ * and the calls the two files make in each other are in http_internal.h.
  */
 #include <sys/queue.h>
 
@@ -80,6 +72,7 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "net/http.h"
+#include "net/http_internal.h"
 
 #define DEFAULT_MAX_HEADER_BYTES ((size_t)64 * 1024)
 #define DEFAULT_MAX_BODY_BYTES ((size_t)3 * 1024 * 1024)
@@ -90,138 +83,10 @@
 
 #define MAX_WORKERS 256
 #define LISTEN_BACKLOG 1024
-/* A stream's bytes move into the bufferevent while its output holds less than this. */
-#define STREAM_OUTPUT_HIGH ((size_t)256 * 1024)
-/* During a stream the client should send nothing; what it sends is buffered up to this and
- * then reading pauses (so a client cannot grow our memory by writing during a watch). */
-#define STREAM_INPUT_HIGH ((size_t)16 * 1024)
 /* kp_http_server_stop: time given to the terminating chunks of open streams to reach clients. */
 #define STOP_GRACE_MS 1000
 /* After accept(2) fails for lack of descriptors: pause accepting this long. */
 #define ACCEPT_RETRY_MS 100
-
-struct worker;
-struct conn;
-
-enum conn_state {
-    CONN_ACCEPTED,
-    CONN_READING,
-    CONN_HANDLING,
-    CONN_IDLE,
-    CONN_STREAMING,
-    CONN_DROPPING,
-};
-
-/* One TLS connection; owned by its SSL (ex_data), freed when libevent frees the SSL. Worker
- * thread only. */
-struct conn {
-    struct worker *worker;
-    struct bufferevent *bev;         /* borrowed from libevent; valid while this lives */
-    struct evhttp_connection *evcon; /* set at the first request; NULL after the close cb */
-    struct event *deadline;          /* whole-request deadline, and "drop now" */
-    enum conn_state state;
-    bool rejected; /* over max_connections: dropped before the handshake */
-    bool handshake_done;
-    STACK_OF(X509) *peer_chain;         /* owned, leaf first; NULL when none */
-    struct kp_http_stream *stream;       /* the stream answering the current request, if any */
-    bufferevent_data_cb evhttp_write_cb; /* evhttp's own, behind guarded_write_cb */
-    char tls_error[160];                 /* why the handshake failed (debug log) */
-    char tls_reason[64];                 /* the same, short, for kp_http_server_stats */
-    void *app_data;                      /* kp_http_conn_set_data; freed with the conn */
-    char remote[INET6_ADDRSTRLEN + 8];
-};
-
-struct query_param {
-    char *name;
-    char *value;
-};
-
-/* What the handler sees. Worker thread only; freed after the handler returns, or for a stream
- * when the connection is done with it (after on_close, if that runs). */
-struct kp_http_request {
-    struct evhttp_request *req; /* libevent's; alive while this is */
-    struct conn *conn;
-    int status; /* of the response or stream sent; 0 before */
-    const char *method;
-    char *path;
-    const char *raw_query;
-    struct query_param *params;
-    size_t param_count;
-    char *body;
-    size_t body_len;
-    bool responded;
-    bool streaming;
-};
-
-struct kp_http_stream {
-    pthread_mutex_t mutex;
-    /* ---- under mutex ---- */
-    int refs;
-    struct worker *worker; /* dereferenced only while !closed */
-    struct evbuffer *pending;
-    size_t pending_bytes;
-    size_t max_pending;
-    bool queued; /* in worker's wake queue (holds a reference) */
-    bool end_requested;
-    bool closed;   /* no more sends: client gone, server stopping, or overflow */
-    bool overflow; /* closed because the client read too slowly: drop it */
-    bool on_close_called;
-    bool on_close_running;   /* on_close is executing (outside the mutex), */
-    pthread_t on_close_thread; /* on this thread */
-    pthread_cond_t on_close_done; /* signalled when it returns */
-    void (*on_close)(void *context);
-    void *on_close_context;
-    struct kp_http_stream *queue_next; /* under worker->queue_mutex */
-    /* ---- worker thread only ---- */
-    struct conn *conn; /* NULL once the connection side let go */
-    struct kp_http_request *request;
-    bool end_sent; /* evhttp_send_reply_end called */
-    bool flushing; /* counted in worker->flushing (server stop) */
-    bool dropped;
-    struct kp_http_stream *open_prev, *open_next;
-};
-
-struct worker {
-    struct kp_http_server *server;
-    int index;
-    pthread_t thread;
-    bool thread_started;
-    evutil_socket_t listen_fd; /* until handed to the listener */
-    struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
-    struct event *wake;
-    struct event *stop;
-    struct event *grace;
-    struct event *accept_retry;
-    struct evbuffer *scratch; /* one chunk on its way into evhttp */
-    pthread_mutex_t queue_mutex;
-    bool queue_mutex_ready;
-    struct kp_http_stream *queue_head, *queue_tail; /* under queue_mutex */
-    struct kp_http_stream *open_streams;            /* worker thread */
-    int flushing;
-    bool stopping;
-};
-
-struct kp_http_server {
-    struct kp_http_limits limits;
-    kp_http_handler_fn handler;
-    void *handler_context;
-    pthread_mutex_t ctx_mutex;
-    SSL_CTX *ssl_ctx; /* a reference; under ctx_mutex */
-    atomic_int connections;
-    /* Counters for kp_http_server_stats. */
-    atomic_uint_fast64_t accepted, rejected, handshakes, handshake_failures;
-    pthread_mutex_t reasons_mutex;
-    struct kp_http_failure_reason reasons[KP_HTTP_FAILURE_REASONS]; /* under reasons_mutex */
-    size_t reason_count;
-    int port;
-    int worker_count;
-    struct worker *workers;
-    struct timeval read_tv;
-    struct timeval idle_tv;
-    struct timeval write_tv;
-};
 
 /* ------------------------------------------------------------------ process-wide set-up */
 
@@ -230,6 +95,11 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static bool global_ok;
 
 static void conn_free(struct conn *conn);
+
+struct conn *http_conn_of(const SSL *ssl)
+{
+    return ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+}
 
 /* OpenSSL calls this for every SSL it frees (ours and everyone else's, with ptr NULL), before
  * it looks at how the connection ended. libevent frees the SSL without a close_notify of ours,
@@ -349,7 +219,7 @@ static const struct {
     {4, "Client Error"},
 };
 
-static const char *status_reason(int status)
+const char *http_status_reason(int status)
 {
     for (size_t i = 0; i < sizeof(REASONS) / sizeof(REASONS[0]); i++) {
         if (REASONS[i].status == status) {
@@ -364,7 +234,7 @@ static const char *status_reason(int status)
 
 /* ------------------------------------------------------------------ connections */
 
-static void conn_set_timeouts(struct conn *conn, const struct timeval *read_tv)
+void http_conn_set_timeouts(struct conn *conn, const struct timeval *read_tv)
 {
     bufferevent_set_timeouts(conn->bev, read_tv, &conn->worker->server->write_tv);
 }
@@ -374,7 +244,7 @@ static void conn_set_timeouts(struct conn *conn, const struct timeval *read_tv)
  * one, takes and drops a reference and would run the free path a second time, losing the
  * finalizer (a whole connection leaked). bufferevent_free clears the callbacks first, and
  * evhttp keeps its event callback set for as long as it owns the bufferevent. */
-static bool conn_bev_alive(const struct conn *conn)
+bool http_conn_bev_alive(const struct conn *conn)
 {
     bufferevent_data_cb read_cb = NULL;
     bufferevent_data_cb write_cb = NULL;
@@ -387,9 +257,9 @@ static bool conn_bev_alive(const struct conn *conn)
 /* Closes the connection at once: shutdown(2) makes the client see the close now and makes our
  * next read return EOF, which evhttp handles by freeing the connection (conn_free follows).
  * Reading is (re)enabled so the EOF is seen; a 1 µs timeout is the backstop. */
-static void conn_drop(struct conn *conn, const char *why)
+void http_conn_drop(struct conn *conn, const char *why)
 {
-    if (conn->state == CONN_DROPPING || !conn_bev_alive(conn)) {
+    if (conn->state == CONN_DROPPING || !http_conn_bev_alive(conn)) {
         return; /* already going, or evhttp freed it (without telling us: no request yet) */
     }
     kp_log_debug("http: closing the connection from %s: %s",
@@ -412,9 +282,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *conn = arg;
     if (conn->rejected) {
-        conn_drop(conn, "too many connections");
+        http_conn_drop(conn, "too many connections");
     } else if (conn->state == CONN_ACCEPTED || conn->state == CONN_READING) {
-        conn_drop(conn, "no complete request within the read timeout");
+        http_conn_drop(conn, "no complete request within the read timeout");
     }
 }
 
@@ -444,7 +314,7 @@ static void on_input(struct evbuffer *buffer, const struct evbuffer_cb_info *inf
     if (info->n_added > 0 && conn->state == CONN_IDLE) {
         const struct kp_http_server *server = conn->worker->server;
         conn->state = CONN_READING;
-        conn_set_timeouts(conn, &server->read_tv);
+        http_conn_set_timeouts(conn, &server->read_tv);
         evtimer_add(conn->deadline, &server->read_tv);
     }
 }
@@ -541,50 +411,6 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
     }
 }
 
-/*
- * libevent 2.1: bufferevent_openssl runs its write callback deferred (do_write triggers it with
- * BEV_OPT_DEFER_CALLBACKS), and evhttp's write callback takes "called" to mean "the output has
- * drained" without looking. When a stream's output drains, a deferred callback is queued; if
- * our wake or stop event (activated from another thread, straight into the current pass of the
- * loop) adds a chunk and calls evhttp_send_reply_end before it runs, that stale callback runs
- * evhttp_send_done with the chunks still in the output: evhttp then disables writing to read
- * the next request and the end of the stream is never sent. So on a connection answering with
- * a stream, evhttp's write callback is wrapped and forwarded only when the output really is
- * empty; the suppressed call is always followed by a real one (writing stays enabled while
- * there is output). evhttp resets the callbacks itself whenever it sets them, so the wrapper is
- * put back after each call into evhttp that writes.
- */
-static void guarded_write_cb(struct bufferevent *bev, void *arg)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    struct conn *conn = ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
-    if (conn == NULL || conn->evhttp_write_cb == NULL) {
-        return;
-    }
-    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-        return; /* stale: not drained */
-    }
-    conn->evhttp_write_cb(bev, arg);
-}
-
-static void guard_write_cb(struct conn *conn)
-{
-    if (!conn_bev_alive(conn)) {
-        return;
-    }
-    bufferevent_data_cb read_cb = NULL;
-    bufferevent_data_cb write_cb = NULL;
-    bufferevent_event_cb event_cb = NULL;
-    void *arg = NULL;
-    bufferevent_getcb(conn->bev, &read_cb, &write_cb, &event_cb, &arg);
-    if (write_cb != NULL && write_cb != guarded_write_cb) {
-        conn->evhttp_write_cb = write_cb;
-        bufferevent_setcb(conn->bev, read_cb, guarded_write_cb, event_cb, arg);
-    }
-}
-
-static void stream_connection_gone(struct kp_http_stream *stream);
-
 /* Counts a failed handshake under its reason; the first KP_HTTP_FAILURE_REASONS - 1 distinct
  * reasons get their own counter, later ones share "other". */
 static void count_handshake_failure(struct kp_http_server *server, const char *reason)
@@ -620,7 +446,7 @@ static void conn_free(struct conn *conn)
         /* evhttp freed the connection without its close callback (it skips it for a
          * connection it never considered connected); the request is gone with it. */
         conn->stream->end_sent = true;
-        stream_connection_gone(conn->stream);
+        http_stream_connection_gone(conn->stream);
     }
     if (!conn->handshake_done && !conn->rejected) {
         /* No error and no alert: the client went away (or timed out) mid-handshake. */
@@ -766,226 +592,8 @@ static void on_connection_close(struct evhttp_connection *evcon, void *arg)
     }
     evtimer_del(conn->deadline);
     if (conn->stream != NULL) {
-        stream_connection_gone(conn->stream);
+        http_stream_connection_gone(conn->stream);
     }
-}
-
-/* ------------------------------------------------------------------ streams (worker side) */
-
-static void stream_free(struct kp_http_stream *stream)
-{
-    evbuffer_free(stream->pending);
-    pthread_cond_destroy(&stream->on_close_done);
-    pthread_mutex_destroy(&stream->mutex);
-    free(stream);
-}
-
-/* Drops one reference (taken under the mutex). */
-static void stream_release(struct kp_http_stream *stream)
-{
-    pthread_mutex_lock(&stream->mutex);
-    bool last = --stream->refs == 0;
-    pthread_mutex_unlock(&stream->mutex);
-    if (last) {
-        stream_free(stream);
-    }
-}
-
-static void worker_check_stopped(struct worker *worker)
-{
-    if (worker->stopping && worker->flushing == 0) {
-        event_base_loopbreak(worker->base);
-    }
-}
-
-static void request_free(struct kp_http_request *request);
-
-/* The connection side lets go of the stream: its response is complete, or the connection is
- * gone. Worker thread. */
-static void stream_detach(struct kp_http_stream *stream)
-{
-    struct worker *worker = stream->conn->worker;
-    if (stream->open_prev != NULL) {
-        stream->open_prev->open_next = stream->open_next;
-    } else {
-        worker->open_streams = stream->open_next;
-    }
-    if (stream->open_next != NULL) {
-        stream->open_next->open_prev = stream->open_prev;
-    }
-    stream->open_prev = stream->open_next = NULL;
-    stream->conn->stream = NULL;
-    stream->conn = NULL;
-    request_free(stream->request);
-    stream->request = NULL;
-    if (stream->flushing) {
-        stream->flushing = false;
-        worker->flushing--;
-        worker_check_stopped(worker);
-    }
-    stream_release(stream);
-}
-
-/* Marks the stream closed and runs on_close unless the handler already ended it. */
-static void stream_close(struct kp_http_stream *stream)
-{
-    pthread_mutex_lock(&stream->mutex);
-    stream->closed = true;
-    bool call = stream->on_close != NULL && !stream->end_requested && !stream->on_close_called;
-    stream->on_close_called = stream->on_close_called || call;
-    stream->on_close_running = call;
-    stream->on_close_thread = pthread_self();
-    void (*on_close)(void *) = stream->on_close;
-    void *context = stream->on_close_context;
-    evbuffer_drain(stream->pending, evbuffer_get_length(stream->pending));
-    stream->pending_bytes = 0;
-    pthread_mutex_unlock(&stream->mutex);
-    if (call) {
-        ERR_clear_error();
-        on_close(context);
-        /* A kp_http_stream_end racing with us waits for this, so that its caller may free
-         * on_close's context as soon as end returns. */
-        pthread_mutex_lock(&stream->mutex);
-        stream->on_close_running = false;
-        pthread_cond_broadcast(&stream->on_close_done);
-        pthread_mutex_unlock(&stream->mutex);
-    }
-}
-
-/* The connection under a stream is gone (client disconnect, timeout, drop, evhttp_free). */
-static void stream_connection_gone(struct kp_http_stream *stream)
-{
-    stream_close(stream);
-    if (!stream->end_sent) {
-        /* evhttp detached the request from the dead connection (it does when the response
-         * was not finished); evhttp_send_reply_end frees a detached request. */
-        stream->end_sent = true;
-        evhttp_send_reply_end(stream->request->req);
-    }
-    stream_detach(stream);
-}
-
-/* The terminating chunk; the response completes (on_request_complete) once it is written. */
-static void stream_send_end(struct kp_http_stream *stream)
-{
-    /* evhttp may complete the response right here (no body to end: HEAD, HTTP/1.0), which
-     * detaches the stream and drops the connection's reference: hold one meanwhile. */
-    pthread_mutex_lock(&stream->mutex);
-    stream->refs++;
-    pthread_mutex_unlock(&stream->mutex);
-    struct conn *conn = stream->conn;
-    stream->end_sent = true;
-    evhttp_send_reply_end(stream->request->req);
-    if (stream->conn == conn && conn->stream == stream) {
-        guard_write_cb(conn);
-    }
-    stream_release(stream);
-}
-
-static void stream_flush(struct kp_http_stream *stream);
-
-/* evhttp: the output buffer drained after a chunk (evcon->cb). */
-static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
-{
-    (void)evcon;
-    struct conn *conn = arg;
-    if (conn->stream != NULL) {
-        stream_flush(conn->stream);
-    }
-}
-
-/* Moves what producers queued into evhttp, and the terminating chunk once asked and drained. */
-static void stream_flush(struct kp_http_stream *stream)
-{
-    struct conn *conn = stream->conn;
-    if (conn == NULL || stream->end_sent) {
-        return;
-    }
-    struct worker *worker = conn->worker;
-    struct evbuffer *output = bufferevent_get_output(conn->bev);
-    pthread_mutex_lock(&stream->mutex);
-    bool drop = stream->overflow && !stream->dropped;
-    bool closed = stream->closed;
-    bool moved = false;
-    if (!closed && stream->pending_bytes > 0 && evbuffer_get_length(output) < STREAM_OUTPUT_HIGH) {
-        evbuffer_add_buffer(worker->scratch, stream->pending);
-        stream->pending_bytes = 0;
-        moved = true;
-    }
-    bool end_now = !closed && stream->end_requested && stream->pending_bytes == 0;
-    pthread_mutex_unlock(&stream->mutex);
-
-    if (drop) {
-        stream->dropped = true;
-        conn_drop(conn, "a stream's client reads too slowly");
-        return;
-    }
-    if (closed) {
-        return;
-    }
-    if (moved) {
-        evhttp_send_reply_chunk_with_cb(stream->request->req, worker->scratch, on_chunk_written,
-                                        conn);
-        /* evhttp leaves the data where it was for a response without a body (HEAD). */
-        evbuffer_drain(worker->scratch, evbuffer_get_length(worker->scratch));
-        guard_write_cb(conn);
-    }
-    if (end_now) {
-        stream_send_end(stream);
-    }
-}
-
-/* Adds a stream to its worker's wake queue. Stream mutex held; the stream is open, so the
- * worker is alive (it closes every stream under this mutex before it goes away). */
-static void stream_enqueue_locked(struct kp_http_stream *stream)
-{
-    if (stream->queued) {
-        return;
-    }
-    struct worker *worker = stream->worker;
-    stream->queued = true;
-    stream->refs++;
-    pthread_mutex_lock(&worker->queue_mutex);
-    stream->queue_next = NULL;
-    if (worker->queue_tail != NULL) {
-        worker->queue_tail->queue_next = stream;
-    } else {
-        worker->queue_head = stream;
-    }
-    worker->queue_tail = stream;
-    pthread_mutex_unlock(&worker->queue_mutex);
-    event_active(worker->wake, EV_READ, 0);
-}
-
-static struct kp_http_stream *worker_take_queue(struct worker *worker)
-{
-    pthread_mutex_lock(&worker->queue_mutex);
-    struct kp_http_stream *list = worker->queue_head;
-    worker->queue_head = worker->queue_tail = NULL;
-    pthread_mutex_unlock(&worker->queue_mutex);
-    return list;
-}
-
-static void worker_process_queue(struct worker *worker)
-{
-    struct kp_http_stream *stream = worker_take_queue(worker);
-    while (stream != NULL) {
-        struct kp_http_stream *next = stream->queue_next;
-        pthread_mutex_lock(&stream->mutex);
-        stream->queued = false;
-        pthread_mutex_unlock(&stream->mutex);
-        stream_flush(stream);
-        stream_release(stream);
-        stream = next;
-    }
-}
-
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    ERR_clear_error();
-    worker_process_queue(arg);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -1016,7 +624,7 @@ static const char *method_name(enum evhttp_cmd_type type)
     }
 }
 
-static void request_free(struct kp_http_request *request)
+void http_request_free(struct kp_http_request *request)
 {
     if (request == NULL) {
         return;
@@ -1099,7 +707,7 @@ static void send_plain(struct evhttp_request *req, int status, const char *text,
         evhttp_add_header(headers, "Connection", "close");
     }
     evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
-    evhttp_send_reply(req, status, status_reason(status), NULL);
+    evhttp_send_reply(req, status, http_status_reason(status), NULL);
 }
 
 static size_t header_count(struct evkeyvalq *headers, const char *name)
@@ -1188,7 +796,7 @@ static struct kp_http_request *request_new(struct evhttp_request *req, struct co
     return request;
 
 fail:
-    request_free(request);
+    http_request_free(request);
     return NULL;
 }
 
@@ -1198,19 +806,19 @@ static void on_request_complete(struct evhttp_request *req, void *arg)
     struct conn *conn = arg;
     if (conn->stream != NULL) {
         bufferevent_setwatermark(conn->bev, EV_READ, 0, 0);
-        stream_close(conn->stream); /* ended by the handler: no on_close */
-        stream_detach(conn->stream);
+        http_stream_close(conn->stream); /* ended by the handler: no on_close */
+        http_stream_detach(conn->stream);
     }
     if (conn->state != CONN_DROPPING) {
         const struct kp_http_server *server = conn->worker->server;
         if (evbuffer_get_length(bufferevent_get_input(conn->bev)) > 0) {
             /* The next request is already (partly) here: pipelined. */
             conn->state = CONN_READING;
-            conn_set_timeouts(conn, &server->read_tv);
+            http_conn_set_timeouts(conn, &server->read_tv);
             evtimer_add(conn->deadline, &server->read_tv);
         } else {
             conn->state = CONN_IDLE;
-            conn_set_timeouts(conn, &server->idle_tv);
+            http_conn_set_timeouts(conn, &server->idle_tv);
         }
     }
 }
@@ -1251,7 +859,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     conn->state = CONN_HANDLING;
-    conn_set_timeouts(conn, &worker->server->read_tv);
+    http_conn_set_timeouts(conn, &worker->server->read_tv);
     evhttp_request_set_on_complete_cb(req, on_request_complete, conn);
 
     struct kp_http_request *request = request_new(req, conn);
@@ -1266,7 +874,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                         28);
     }
     if (!request->streaming) {
-        request_free(request);
+        http_request_free(request);
     }
 }
 
@@ -1363,7 +971,7 @@ void kp_http_add_header(struct kp_http_request *request, const char *name, const
 }
 
 /* The handler does not frame the message: we do. */
-static void remove_framing_headers(struct evkeyvalq *headers, bool content_type_given)
+void http_remove_framing_headers(struct evkeyvalq *headers, bool content_type_given)
 {
     while (evhttp_remove_header(headers, "Content-Length") == 0) {
     }
@@ -1425,7 +1033,7 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
     }
     struct evhttp_request *req = request->req;
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    remove_framing_headers(headers, content_type != NULL);
+    http_remove_framing_headers(headers, content_type != NULL);
     if (content_type != NULL) {
         evhttp_add_header(headers, "Content-Type", content_type);
     }
@@ -1446,7 +1054,7 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
     }
     request->status = status;
     struct conn *conn = request->conn;
-    evhttp_send_reply(req, status, status_reason(status), NULL);
+    evhttp_send_reply(req, status, http_status_reason(status), NULL);
     write_now(conn);
 }
 
@@ -1464,135 +1072,6 @@ void kp_http_conn_set_data(struct kp_http_request *request, void *data)
 {
     free(request->conn->app_data);
     request->conn->app_data = data;
-}
-
-/* ------------------------------------------------------------------ streams (public) */
-
-struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int status,
-                                            const char *content_type)
-{
-    if (request->responded || request->streaming) {
-        kp_log_error("http: stream started after a response to %s %s", request->method,
-                     request->path);
-        return NULL;
-    }
-    struct conn *conn = request->conn;
-    struct worker *worker = conn->worker;
-    struct kp_http_stream *stream = calloc(1, sizeof(*stream));
-    if (stream == NULL || (stream->pending = evbuffer_new()) == NULL ||
-        pthread_mutex_init(&stream->mutex, NULL) != 0) {
-        if (stream != NULL && stream->pending != NULL) {
-            evbuffer_free(stream->pending);
-        }
-        free(stream);
-        kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
-        return NULL;
-    }
-    if (pthread_cond_init(&stream->on_close_done, NULL) != 0) {
-        evbuffer_free(stream->pending);
-        pthread_mutex_destroy(&stream->mutex);
-        free(stream);
-        kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
-        return NULL;
-    }
-    stream->refs = 2; /* the handler's and the connection's */
-    stream->worker = worker;
-    stream->max_pending = worker->server->limits.max_stream_buffer_bytes;
-    stream->conn = conn;
-    stream->request = request;
-
-    struct evhttp_request *req = request->req;
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    remove_framing_headers(headers, content_type != NULL);
-    if (content_type != NULL) {
-        evhttp_add_header(headers, "Content-Type", content_type);
-    }
-    if (req->major == 1 && req->minor == 0) {
-        /* HTTP/1.0 has no chunks: the body ends when the connection does. Make evhttp close
-         * it, and not answer a "Connection: keep-alive" with keep-alive. */
-        struct evkeyvalq *input = evhttp_request_get_input_headers(req);
-        while (evhttp_remove_header(input, "Connection") == 0) {
-        }
-        evhttp_add_header(headers, "Connection", "close");
-    }
-    request->streaming = true;
-    request->status = status;
-    conn->stream = stream;
-    conn->state = CONN_STREAMING;
-    stream->open_next = worker->open_streams;
-    if (worker->open_streams != NULL) {
-        worker->open_streams->open_prev = stream;
-    }
-    worker->open_streams = stream;
-
-    evhttp_send_reply_start(req, status, status_reason(status));
-    guard_write_cb(conn);
-    /* A watch lasts as long as it likes: no read timeout; the write timeout still catches a
-     * client that stopped reading. Keep reading (a GET still has reading on) so a disconnect
-     * is noticed, but never buffer more than STREAM_INPUT_HIGH of what the client sends. */
-    conn_set_timeouts(conn, NULL);
-    bufferevent_setwatermark(conn->bev, EV_READ, 0, STREAM_INPUT_HIGH);
-    bufferevent_enable(conn->bev, EV_READ);
-    return stream;
-}
-
-bool kp_http_stream_send(struct kp_http_stream *stream, const char *data, size_t len)
-{
-    pthread_mutex_lock(&stream->mutex);
-    bool open = !stream->closed && !stream->end_requested;
-    if (open && len > 0) {
-        if (stream->pending_bytes + len > stream->max_pending) {
-            /* The client reads too slowly: let the worker disconnect it. */
-            stream->overflow = true;
-            stream->closed = true;
-            stream_enqueue_locked(stream);
-            open = false;
-        } else if (evbuffer_add(stream->pending, data, len) != 0) {
-            open = false;
-            stream->overflow = true;
-            stream->closed = true;
-            stream_enqueue_locked(stream);
-        } else {
-            stream->pending_bytes += len;
-            stream_enqueue_locked(stream);
-        }
-    }
-    pthread_mutex_unlock(&stream->mutex);
-    return open;
-}
-
-void kp_http_stream_on_close(struct kp_http_stream *stream, void (*on_close)(void *context),
-                             void *context)
-{
-    pthread_mutex_lock(&stream->mutex);
-    stream->on_close = on_close;
-    stream->on_close_context = context;
-    pthread_mutex_unlock(&stream->mutex);
-}
-
-void kp_http_stream_end(struct kp_http_stream *stream)
-{
-    pthread_mutex_lock(&stream->mutex);
-    if (stream->end_requested) {
-        pthread_mutex_unlock(&stream->mutex);
-        kp_log_error("http: kp_http_stream_end called twice on one stream");
-        return;
-    }
-    stream->end_requested = true;
-    if (!stream->closed) {
-        stream_enqueue_locked(stream);
-    }
-    /* An on_close already under way on another thread finishes first: after end returns,
-     * on_close has run or never will (the caller must not hold a lock on_close takes). From
-     * inside on_close itself, end does not wait. */
-    while (stream->on_close_running && !pthread_equal(stream->on_close_thread, pthread_self())) {
-        pthread_cond_wait(&stream->on_close_done, &stream->mutex);
-    }
-    bool last = --stream->refs == 0;
-    pthread_mutex_unlock(&stream->mutex);
-    if (last) {
-        stream_free(stream);
-    }
 }
 
 /* ------------------------------------------------------------------ workers */
@@ -1643,15 +1122,15 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         worker->bound = NULL;
     }
     evtimer_del(worker->accept_retry);
-    worker_process_queue(worker);
+    http_worker_process_queue(worker);
     struct kp_http_stream *stream = worker->open_streams;
     while (stream != NULL) {
         struct kp_http_stream *next = stream->open_next;
-        stream_close(stream);
+        http_stream_close(stream);
         if (!stream->end_sent && stream->conn != NULL && stream->conn->state != CONN_DROPPING) {
             stream->flushing = true;
             worker->flushing++;
-            stream_send_end(stream);
+            http_stream_send_end(stream);
         }
         stream = next;
     }
@@ -1688,15 +1167,7 @@ static void worker_teardown(struct worker *worker)
         }
         event_base_loop(worker->base, EVLOOP_NONBLOCK);
     }
-    struct kp_http_stream *stream = worker_take_queue(worker);
-    while (stream != NULL) {
-        struct kp_http_stream *next = stream->queue_next;
-        pthread_mutex_lock(&stream->mutex);
-        stream->queued = false;
-        pthread_mutex_unlock(&stream->mutex);
-        stream_release(stream);
-        stream = next;
-    }
+    http_worker_discard_queue(worker);
     if (worker->wake != NULL) {
         event_free(worker->wake);
     }
@@ -1796,7 +1267,7 @@ static enum kp_result worker_init(struct worker *worker, evutil_socket_t listen_
         return kp_error_set(err, KP_ERR_IO, "cannot create an event loop");
     }
     worker->http = evhttp_new(worker->base);
-    worker->wake = event_new(worker->base, -1, EV_PERSIST, on_wake, worker);
+    worker->wake = event_new(worker->base, -1, EV_PERSIST, http_on_wake, worker);
     worker->stop = event_new(worker->base, -1, 0, on_stop, worker);
     worker->grace = evtimer_new(worker->base, on_grace, worker);
     worker->accept_retry = evtimer_new(worker->base, on_accept_retry, worker);
