@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]
+#
+# Two builds of `kpki apiserver` side by side on one P-256 tree (made by NEW_KPKI), to measure
+# what a change did: the servers run at the same time and are measured in alternating windows
+# (the order rotating each round), so both see the same machine. Rows: a full TLS 1.3 mTLS
+# handshake with GET /version; a keep-alive GET /version over 256 connections with client
+# certificates; the same authenticated by an ES256 service-account token, once with the
+# verified-token cache off (--token-cache-entries 0) and once with it on. Prints a Markdown
+# table of server CPU per operation (median, min-max) and the NEW/OLD ratio; progress on stderr.
+# Each build gets its own store; the JWT rows each use a token its own server issued.
+set -euo pipefail
+
+usage() {
+    echo "usage: bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]" >&2
+    exit 2
+}
+[ $# -ge 3 ] || usage
+OLD=$1 NEW=$2 LOADGEN=$3
+shift 3
+ROUNDS=5
+SECONDS_PER_RUN=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) ROUNDS=${2:?}; shift 2 ;;
+        --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
+        *) usage ;;
+    esac
+done
+for tool in "$OLD" "$NEW" "$LOADGEN"; do
+    [ -x "$tool" ] || { echo "compare-kpki.sh: $tool is not an executable" >&2; exit 2; }
+done
+command -v openssl >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null ||
+    { echo "compare-kpki.sh: needs openssl, curl and python3 (scripts/deps.sh bench)" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpki-compare.XXXXXXXX")
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+log() { echo "compare-kpki.sh: $*" >&2; }
+
+ROOT=$WORK/tree
+PKI=$ROOT/etc/kubernetes/pki
+"$NEW" init --root "$ROOT" --node-name bench --apiserver-advertise-address 127.0.0.1 \
+    --key-type ecdsa-p256 --quiet
+mkdir -p "$ROOT/ids"
+printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$ROOT/ids/ext"
+for i in $(seq 0 15); do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ROOT/ids/$i.key" \
+        -subj "/O=kubeadm:cluster-admins/CN=bench-$i" -out "$ROOT/ids/$i.csr" 2>/dev/null
+    openssl x509 -req -in "$ROOT/ids/$i.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+        -CAcreateserial -days 2 -extfile "$ROOT/ids/ext" -out "$ROOT/ids/$i.crt" 2>/dev/null
+done
+
+# start NAME BINARY [flags...]: a server on a free port, with a service account and its token.
+start() {
+    local name=$1 bin=$2
+    shift 2
+    "$bin" apiserver --root "$ROOT" --bind-address 127.0.0.1 --secure-port 0 --threads "$(nproc)" \
+        --port-file "$WORK/$name.port" --storage-file "$WORK/$name.db" --v 0 "$@" \
+        >"$WORK/$name.log" 2>&1 &
+    PIDS+=("$!")
+    echo "$!" >"$WORK/$name.pid"
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$WORK/$name.port" ] && break
+        kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    local url="https://127.0.0.1:$(cat "$WORK/$name.port")"
+    local auth=(--cert "$ROOT/ids/0.crt" --key "$ROOT/ids/0.key" --cacert "$PKI/ca.crt" -sf)
+    curl "${auth[@]}" "$url/api/v1/namespaces/default/serviceaccounts" -X POST \
+        -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"bench"}}' >/dev/null
+    curl "${auth[@]}" "$url/api/v1/namespaces/default/serviceaccounts/bench/token" -X POST \
+        -H 'Content-Type: application/json' \
+        -d '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":86400}}' |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])' >"$WORK/$name.token"
+}
+start old "$OLD" --token-cache-entries 0
+start new "$NEW" --token-cache-entries 0
+start oldc "$OLD"
+start newc "$NEW"
+
+# run ROW SERVER [loadgen flags...]: one window, its server CPU per operation appended to a file.
+run() {
+    local row=$1 server=$2
+    shift 2
+    "$LOADGEN" --url "https://127.0.0.1:$(cat "$WORK/$server.port")/version" --ca "$PKI/ca.crt" \
+        --server-pid "$(cat "$WORK/$server.pid")" --output json --duration "$SECONDS_PER_RUN" "$@" \
+        >"$WORK/out.json"
+    python3 - "$WORK/out.json" >>"$WORK/$row.${server%c}" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["error_count"]:
+    sys.exit(f"compare-kpki.sh: {d['error_count']} errors")
+print(d["server"]["cpu_ms_per_op"])
+PY
+}
+token() { echo "Authorization: Bearer $(cat "$WORK/$1.token")"; }
+
+for ((round = 0; round < ROUNDS; round++)); do
+    log "round $((round + 1)) of $ROUNDS"
+    if ((round % 2 == 0)); then order=(old new); else order=(new old); fi
+    for s in "${order[@]}"; do
+        run handshake "$s" --mode handshake --handshake-request --tls 1.3 --connections 8 \
+            --cert-dir "$ROOT/ids"
+    done
+    for s in "${order[@]}"; do run keepalive "$s" --connections 256 --cert-dir "$ROOT/ids"; done
+    for s in "${order[@]}"; do run jwt-nocache "$s" --connections 256 --header "$(token "$s")"; done
+    for s in "${order[@]}"; do run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"; done
+done
+
+python3 - "$WORK" "$ROUNDS" <<'PY'
+import statistics, sys
+work, rounds = sys.argv[1], sys.argv[2]
+rows = [("full P-256 mTLS handshake, TLS 1.3, + GET /version", "handshake"),
+        ("keep-alive GET /version, client certificate", "keepalive"),
+        ("keep-alive GET /version, ES256 token, no token cache", "jwt-nocache"),
+        ("keep-alive GET /version, ES256 token, token cache", "jwt-cache")]
+print(f"Server CPU ms per operation, median of {rounds} alternating windows (min-max).\n")
+print("| operation | old | new | new / old |")
+print("| --- | ---: | ---: | ---: |")
+for label, row in rows:
+    old = [float(x) for x in open(f"{work}/{row}.old")]
+    new = [float(x) for x in open(f"{work}/{row}.new")]
+    mo, mn = statistics.median(old), statistics.median(new)
+    print(f"| {label} | {mo:.4f} ({min(old):.4f}-{max(old):.4f}) | "
+          f"{mn:.4f} ({min(new):.4f}-{max(new):.4f}) | {mn / mo:.2f} |")
+PY
