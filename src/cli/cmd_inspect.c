@@ -73,7 +73,7 @@ static void print_help(void)
 
 /* A JSON string for text taken from the input, which may hold anything: when it is not UTF-8,
  * bytes past ASCII become '?' (jansson refuses invalid UTF-8). NULL only when out of memory. */
-json_t *text_json(const char *text, size_t len)
+json_t *inspect_text_json(const char *text, size_t len)
 {
     json_t *value = json_stringn(text, len);
     if (value != NULL) {
@@ -94,34 +94,34 @@ json_t *text_json(const char *text, size_t len)
 
 /* Sets object[key] = value, taking the reference; a failure (value NULL included) is recorded
  * and reported once at the end, so building code reads straight through. */
-void put(struct inspect *in, json_t *object, const char *key, json_t *value)
+void inspect_put(struct inspect *in, json_t *object, const char *key, json_t *value)
 {
     if (value == NULL || json_object_set_new(object, key, value) != 0) {
         in->out_of_memory = true;
     }
 }
 
-void put_text(struct inspect *in, json_t *object, const char *key, const char *text)
+void inspect_put_text(struct inspect *in, json_t *object, const char *key, const char *text)
 {
-    put(in, object, key, text_json(text, strlen(text)));
+    inspect_put(in, object, key, inspect_text_json(text, strlen(text)));
 }
 
-void push(struct inspect *in, json_t *array, json_t *value)
+void inspect_push(struct inspect *in, json_t *array, json_t *value)
 {
     if (value == NULL || json_array_append_new(array, value) != 0) {
         in->out_of_memory = true;
     }
 }
 
-void put_time(struct inspect *in, json_t *object, const char *key, int64_t when)
+void inspect_put_time(struct inspect *in, json_t *object, const char *key, int64_t when)
 {
     char text[40];
     kp_time_format_rfc3339(when, text, sizeof(text));
-    put_text(in, object, key, text);
+    inspect_put_text(in, object, key, text);
 }
 
 /* An OID as its short name when OpenSSL knows it ("serverAuth"), else in dotted form. */
-json_t *oid_json(const ASN1_OBJECT *oid)
+json_t *inspect_oid_json(const ASN1_OBJECT *oid)
 {
     char text[128];
     int nid = OBJ_obj2nid(oid);
@@ -136,15 +136,15 @@ json_t *oid_json(const ASN1_OBJECT *oid)
 
 /* "key" ("ECDSA P-256") and "publicKeySha256" (SHA-256 of the SubjectPublicKeyInfo, kubeadm's
  * pin format). Only public information is taken from key, whatever it holds. */
-void put_key(struct inspect *in, json_t *object, EVP_PKEY *key)
+void inspect_put_key(struct inspect *in, json_t *object, EVP_PKEY *key)
 {
     char text[128];
     kp_key_describe(key, text, sizeof(text));
-    put_text(in, object, "key", text);
+    inspect_put_text(in, object, "key", text);
     struct kp_error err;
     char pin[2 * 32 + 1];
     if (kp_key_spki_sha256(key, pin, sizeof(pin), &err) == KP_OK) {
-        put_text(in, object, "publicKeySha256", pin);
+        inspect_put_text(in, object, "publicKeySha256", pin);
     }
     ERR_clear_error();
 }
@@ -171,7 +171,7 @@ static bool mentions_key(const char *text, const char *key)
 static enum kp_result describe_input(struct inspect *in, const char *data, size_t len, json_t *doc,
                                      struct kp_error *err)
 {
-    put_text(in, doc, "source", in->what);
+    inspect_put_text(in, doc, "source", in->what);
     size_t start = 0;
     size_t end = len;
     while (start < end && is_space(data[start])) {
@@ -184,13 +184,13 @@ static enum kp_result describe_input(struct inspect *in, const char *data, size_
         return kp_error_set(err, KP_ERR_INVALID, "%s: empty input (%s)", in->what, EXPECTED);
     }
     if (memmem(data, len, "-----BEGIN ", strlen("-----BEGIN ")) != NULL) {
-        return describe_objects(in, data, len, true, doc, err);
+        return inspect_describe_objects(in, data, len, true, doc, err);
     }
     if ((unsigned char)data[0] == 0x30) { /* an ASN.1 SEQUENCE */
-        return describe_objects(in, data, len, false, doc, err);
+        return inspect_describe_objects(in, data, len, false, doc, err);
     }
     if (kp_jwt_looks_like(data + start, end - start)) {
-        return describe_jwt(in, data + start, end - start, doc, err);
+        return inspect_describe_jwt(in, data + start, end - start, doc, err);
     }
     /* A kubeconfig is UTF-8 YAML; the key test avoids reporting YAML errors for text that
      * never meant to be one. */
@@ -210,7 +210,7 @@ static enum kp_result describe_input(struct inspect *in, const char *data, size_
             yaml_node_t *list = kp_yaml_node(&yaml, kp_yaml_map_get(&yaml, root, sections[i]));
             kubeconfig |= list != NULL && list->type == YAML_SEQUENCE_NODE;
         }
-        rc = kubeconfig ? describe_kubeconfig(in, &yaml, doc, err)
+        rc = kubeconfig ? inspect_describe_kubeconfig(in, &yaml, doc, err)
                         : kp_error_set(err, KP_ERR_INVALID,
                                        "%s: YAML, but not a kubeconfig "
                                        "(no list of clusters, users or contexts at the top "
@@ -225,7 +225,7 @@ static enum kp_result describe_input(struct inspect *in, const char *data, size_
 /* ---- text output, rendered from the document ---- */
 
 /* Input-controlled text goes to a terminal: control characters are shown escaped. */
-void print_escaped(const char *text, size_t len)
+void inspect_print_escaped(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
@@ -237,10 +237,10 @@ void print_escaped(const char *text, size_t len)
     }
 }
 
-void print_value(json_t *value)
+void inspect_print_value(json_t *value)
 {
     if (json_is_string(value)) {
-        print_escaped(json_string_value(value), json_string_length(value));
+        inspect_print_escaped(json_string_value(value), json_string_length(value));
     } else if (json_is_boolean(value)) {
         printf("%s", json_is_true(value) ? "yes" : "no");
     } else if (json_is_integer(value)) {
@@ -251,7 +251,7 @@ void print_value(json_t *value)
         json_array_foreach(value, index, item)
         {
             printf("%s", index > 0 ? ", " : "");
-            print_value(item);
+            inspect_print_value(item);
         }
         if (json_array_size(value) == 0) {
             printf("(none)");
@@ -259,7 +259,7 @@ void print_value(json_t *value)
     }
 }
 
-void print_label(int indent, const char *label)
+void inspect_print_label(int indent, const char *label)
 {
     char with_colon[64];
     snprintf(with_colon, sizeof(with_colon), "%s:", label);
@@ -268,29 +268,29 @@ void print_label(int indent, const char *label)
 }
 
 /* "label: value" when object has key. */
-void print_field(int indent, const char *label, json_t *object, const char *key)
+void inspect_print_field(int indent, const char *label, json_t *object, const char *key)
 {
     json_t *value = json_object_get(object, key);
     if (value != NULL) {
-        print_label(indent, label);
-        print_value(value);
+        inspect_print_label(indent, label);
+        inspect_print_value(value);
         printf("\n");
     }
 }
 
-const char *field_text(json_t *object, const char *key)
+const char *inspect_field_text(json_t *object, const char *key)
 {
     return json_string_value(json_object_get(object, key));
 }
 
-void print_warnings(int indent, json_t *object)
+void inspect_print_warnings(int indent, json_t *object)
 {
     size_t index;
     json_t *warning;
     json_array_foreach(json_object_get(object, "warnings"), index, warning)
     {
-        print_label(indent, "warning");
-        print_value(warning);
+        inspect_print_label(indent, "warning");
+        inspect_print_value(warning);
         printf("\n");
     }
 }
@@ -317,9 +317,10 @@ static const char *kind_title(const char *kind)
 static void print_text(json_t *doc)
 {
     json_t *objects = json_object_get(doc, "objects");
-    const char *format = field_text(doc, "format");
+    const char *format = inspect_field_text(doc, "format");
     bool pem = strcmp(format, "pem") == 0;
-    print_escaped(field_text(doc, "source"), strlen(field_text(doc, "source")));
+    inspect_print_escaped(inspect_field_text(doc, "source"),
+                          strlen(inspect_field_text(doc, "source")));
     if (pem) {
         printf(": PEM, %zu block%s\n", json_array_size(objects),
                json_array_size(objects) == 1 ? "" : "s");
@@ -328,14 +329,14 @@ static void print_text(json_t *doc)
     json_t *object;
     json_array_foreach(objects, index, object)
     {
-        const char *kind = field_text(object, "kind");
+        const char *kind = inspect_field_text(object, "kind");
         if (pem) {
             printf("\n[block %lld] %s",
                    (long long)json_integer_value(json_object_get(object, "pemBlock")),
                    kind_title(kind));
             if (strcmp(kind, "unsupported") == 0) {
                 printf(" '");
-                print_value(json_object_get(object, "pemType"));
+                inspect_print_value(json_object_get(object, "pemType"));
                 printf("' (not shown)");
             }
             printf("\n");
@@ -343,18 +344,18 @@ static void print_text(json_t *doc)
             printf(": %s%s\n", strcmp(format, "der") == 0 ? "DER " : "", kind_title(kind));
         }
         if (strcmp(kind, "certificate") == 0) {
-            print_cert(2, object);
+            inspect_print_cert(2, object);
         } else if (strcmp(kind, "certificateRequest") == 0) {
-            print_csr(2, object);
+            inspect_print_csr(2, object);
         } else if (strcmp(kind, "crl") == 0) {
-            print_crl(2, object);
+            inspect_print_crl(2, object);
         } else if (strcmp(kind, "privateKey") == 0 || strcmp(kind, "encryptedPrivateKey") == 0 ||
                    strcmp(kind, "publicKey") == 0) {
-            print_key(2, object);
+            inspect_print_key(2, object);
         } else if (strcmp(kind, "jwt") == 0) {
-            print_jwt(2, object);
+            inspect_print_jwt(2, object);
         } else if (strcmp(kind, "kubeconfig") == 0) {
-            print_kubeconfig(2, object);
+            inspect_print_kubeconfig(2, object);
         }
     }
 }

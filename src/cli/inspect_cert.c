@@ -40,22 +40,22 @@ static void put_validity(struct inspect *in, json_t *object, const char *from_ke
                          const char *until_key, int64_t until)
 {
     char span[32];
-    put_time(in, object, from_key, from);
-    put_time(in, object, until_key, until);
+    inspect_put_time(in, object, from_key, from);
+    inspect_put_time(in, object, until_key, until);
     bool expired = in->now >= until;
-    put(in, object, "expired", json_boolean(expired));
+    inspect_put(in, object, "expired", json_boolean(expired));
     if (expired) {
-        put_text(in, object, "residual", "expired");
+        inspect_put_text(in, object, "residual", "expired");
         kp_duration_short_human(in->now - until, span, sizeof(span));
-        put_text(in, object, "expiredAgo", span);
+        inspect_put_text(in, object, "expiredAgo", span);
     } else {
         kp_duration_short_human(until - in->now, span, sizeof(span));
-        put_text(in, object, "residual", span);
+        inspect_put_text(in, object, "residual", span);
     }
     if (in->now < from) {
-        put(in, object, "notYetValid", json_true());
+        inspect_put(in, object, "notYetValid", json_true());
         kp_duration_short_human(from - in->now, span, sizeof(span));
-        put_text(in, object, "validIn", span);
+        inspect_put_text(in, object, "validIn", span);
     }
 }
 
@@ -67,7 +67,7 @@ static json_t *signature_json(int nid, const X509_ALGOR *algorithm)
     }
     const ASN1_OBJECT *oid = NULL;
     X509_ALGOR_get0(&oid, NULL, NULL, algorithm);
-    return oid_json(oid);
+    return inspect_oid_json(oid);
 }
 
 /* Subject alternative names by type; NULL when there are none. Takes ownership of names. */
@@ -88,7 +88,7 @@ static json_t *sans_json(struct inspect *in, GENERAL_NAMES *names)
         const char *data = (const char *)ASN1_STRING_get0_data(value);
         size_t len = (size_t)ASN1_STRING_length(value);
         if (type == GEN_DNS) {
-            push(in, lists[0], text_json(data, len));
+            inspect_push(in, lists[0], inspect_text_json(data, len));
         } else if (type == GEN_IPADD) {
             struct kp_ip ip = {0};
             char text[KP_IP_TEXT_MAX + 32];
@@ -99,17 +99,17 @@ static json_t *sans_json(struct inspect *in, GENERAL_NAMES *names)
             } else {
                 snprintf(text, sizeof(text), "invalid (%zu bytes)", len);
             }
-            push(in, lists[1], json_string(text));
+            inspect_push(in, lists[1], json_string(text));
         } else if (type == GEN_URI) {
-            push(in, lists[2], text_json(data, len));
+            inspect_push(in, lists[2], inspect_text_json(data, len));
         } else if (type == GEN_EMAIL) {
-            push(in, lists[3], text_json(data, len));
+            inspect_push(in, lists[3], inspect_text_json(data, len));
         }
     }
     GENERAL_NAMES_free(names);
     for (size_t i = 0; i < 4; i++) {
         if (json_array_size(lists[i]) > 0) {
-            put(in, sans, keys[i], lists[i]);
+            inspect_put(in, sans, keys[i], lists[i]);
         } else {
             json_decref(lists[i]);
         }
@@ -143,7 +143,7 @@ static void put_kubernetes_identity(struct inspect *in, json_t *object, X509 *ce
     uint32_t flags = X509_get_extension_flags(cert);
     bool client_auth = (flags & EXFLAG_XKUSAGE) == 0 ||
                        (X509_get_extended_key_usage(cert) & (XKU_SSL_CLIENT | XKU_ANYEKU)) != 0;
-    put(in, object, "clientAuthentication", json_boolean(client_auth));
+    inspect_put(in, object, "clientAuthentication", json_boolean(client_auth));
     char user[1024];
     kp_cert_common_name(cert, user, sizeof(user));
     if (!client_auth || user[0] == '\0') {
@@ -153,43 +153,44 @@ static void put_kubernetes_identity(struct inspect *in, json_t *object, X509 *ce
     struct kp_error err;
     if (kp_cert_organizations(cert, &organizations, &err) != KP_OK) {
         /* More O values than kpki reads (KP_STRLIST_MAX): not a certificate to guess about. */
-        put_text(in, object, "kubernetesIdentityProblem", err.message);
+        inspect_put_text(in, object, "kubernetesIdentityProblem", err.message);
         kp_strlist_wipe(&organizations);
         return;
     }
     json_t *identity = json_object();
     json_t *groups = json_array();
-    put_text(in, identity, "user", user);
+    inspect_put_text(in, identity, "user", user);
     bool has_authenticated = false;
     for (size_t i = 0; i < organizations.count; i++) {
-        push(in, groups, text_json(organizations.items[i], strlen(organizations.items[i])));
+        inspect_push(in, groups,
+                     inspect_text_json(organizations.items[i], strlen(organizations.items[i])));
         has_authenticated |= strcmp(organizations.items[i], "system:authenticated") == 0;
     }
     if (!has_authenticated) {
-        push(in, groups, json_string("system:authenticated"));
+        inspect_push(in, groups, json_string("system:authenticated"));
     }
-    put(in, identity, "groups", groups);
-    put(in, object, "kubernetesIdentity", identity);
+    inspect_put(in, identity, "groups", groups);
+    inspect_put(in, object, "kubernetesIdentity", identity);
     kp_strlist_wipe(&organizations);
 }
 
-json_t *cert_json(struct inspect *in, X509 *cert)
+json_t *inspect_cert_json(struct inspect *in, X509 *cert)
 {
     json_t *object = json_object();
     char text[2048];
     ERR_clear_error();
-    put_text(in, object, "kind", "certificate");
+    inspect_put_text(in, object, "kind", "certificate");
     kp_name_to_string(X509_get_subject_name(cert), text, sizeof(text));
-    put_text(in, object, "subject", text);
+    inspect_put_text(in, object, "subject", text);
     kp_name_to_string(X509_get_issuer_name(cert), text, sizeof(text));
-    put_text(in, object, "issuer", text);
+    inspect_put_text(in, object, "issuer", text);
     kp_cert_serial_hex(cert, text, sizeof(text));
-    put_text(in, object, "serial", text);
+    inspect_put_text(in, object, "serial", text);
     put_validity(in, object, "notBefore", kp_cert_not_before(cert), "notAfter",
                  kp_cert_not_after(cert));
     json_t *sans = sans_json(in, X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL));
     if (sans != NULL) {
-        put(in, object, "sans", sans);
+        inspect_put(in, object, "sans", sans);
     }
 
     uint32_t flags = X509_get_extension_flags(cert);
@@ -198,101 +199,101 @@ json_t *cert_json(struct inspect *in, X509 *cert)
         json_t *usages = json_array();
         for (size_t i = 0; i < sizeof(key_usage_names) / sizeof(key_usage_names[0]); i++) {
             if (key_usage & key_usage_names[i].bit) {
-                push(in, usages, json_string(key_usage_names[i].name));
+                inspect_push(in, usages, json_string(key_usage_names[i].name));
             }
         }
-        put(in, object, "keyUsage", usages);
+        inspect_put(in, object, "keyUsage", usages);
     }
     EXTENDED_KEY_USAGE *ext_usage = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
     if (ext_usage != NULL) {
         json_t *usages = json_array();
         for (int i = 0; i < sk_ASN1_OBJECT_num(ext_usage); i++) {
-            push(in, usages, oid_json(sk_ASN1_OBJECT_value(ext_usage, i)));
+            inspect_push(in, usages, inspect_oid_json(sk_ASN1_OBJECT_value(ext_usage, i)));
         }
-        put(in, object, "extKeyUsage", usages);
+        inspect_put(in, object, "extKeyUsage", usages);
         EXTENDED_KEY_USAGE_free(ext_usage);
     }
     if (flags & EXFLAG_BCONS) {
         json_t *constraints = json_object();
-        put(in, constraints, "ca", json_boolean((flags & EXFLAG_CA) != 0));
+        inspect_put(in, constraints, "ca", json_boolean((flags & EXFLAG_CA) != 0));
         long path_len = X509_get_pathlen(cert);
         if (path_len >= 0) {
-            put(in, constraints, "pathLen", json_integer(path_len));
+            inspect_put(in, constraints, "pathLen", json_integer(path_len));
         }
-        put(in, object, "basicConstraints", constraints);
+        inspect_put(in, object, "basicConstraints", constraints);
     }
     const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(cert);
     if (skid != NULL) {
-        put(in, object, "subjectKeyId",
-            hex_json(ASN1_STRING_get0_data(skid), (size_t)ASN1_STRING_length(skid)));
+        inspect_put(in, object, "subjectKeyId",
+                    hex_json(ASN1_STRING_get0_data(skid), (size_t)ASN1_STRING_length(skid)));
     }
     const ASN1_OCTET_STRING *akid = X509_get0_authority_key_id(cert);
     if (akid != NULL) {
-        put(in, object, "authorityKeyId",
-            hex_json(ASN1_STRING_get0_data(akid), (size_t)ASN1_STRING_length(akid)));
+        inspect_put(in, object, "authorityKeyId",
+                    hex_json(ASN1_STRING_get0_data(akid), (size_t)ASN1_STRING_length(akid)));
     }
 
     EVP_PKEY *public_key = X509_get0_pubkey(cert);
     if (public_key != NULL) {
-        put_key(in, object, public_key);
+        inspect_put_key(in, object, public_key);
     } else {
         ASN1_OBJECT *algorithm = NULL;
         X509_PUBKEY_get0_param(&algorithm, NULL, NULL, NULL, X509_get_X509_PUBKEY(cert));
-        json_t *name = algorithm != NULL ? oid_json(algorithm) : NULL;
-        put(in, object, "key",
-            json_sprintf("unsupported or malformed (%s)",
-                         name != NULL ? json_string_value(name) : "unknown"));
+        json_t *name = algorithm != NULL ? inspect_oid_json(algorithm) : NULL;
+        inspect_put(in, object, "key",
+                    json_sprintf("unsupported or malformed (%s)",
+                                 name != NULL ? json_string_value(name) : "unknown"));
         json_decref(name);
     }
     const X509_ALGOR *signature_algorithm = NULL;
     X509_get0_signature(NULL, &signature_algorithm, cert);
-    put(in, object, "signatureAlgorithm",
-        signature_json(X509_get_signature_nid(cert), signature_algorithm));
+    inspect_put(in, object, "signatureAlgorithm",
+                signature_json(X509_get_signature_nid(cert), signature_algorithm));
     kp_cert_fingerprint(cert, "sha256", text, sizeof(text));
-    put_text(in, object, "sha256Fingerprint", text);
+    inspect_put_text(in, object, "sha256Fingerprint", text);
     kp_cert_fingerprint(cert, "sha1", text, sizeof(text));
-    put_text(in, object, "sha1Fingerprint", text);
-    put(in, object, "selfSigned", json_boolean(X509_self_signed(cert, 1) == 1));
+    inspect_put_text(in, object, "sha1Fingerprint", text);
+    inspect_put(in, object, "selfSigned", json_boolean(X509_self_signed(cert, 1) == 1));
     put_kubernetes_identity(in, object, cert);
     if (flags & EXFLAG_INVALID) {
         json_t *warnings = json_array();
-        push(in, warnings,
-             json_string("malformed or repeated extensions: Go's crypto/x509, and "
-                         "so every Kubernetes component, refuses this "
-                         "certificate"));
-        put(in, object, "warnings", warnings);
+        inspect_push(in, warnings,
+                     json_string("malformed or repeated extensions: Go's crypto/x509, and "
+                                 "so every Kubernetes component, refuses this "
+                                 "certificate"));
+        inspect_put(in, object, "warnings", warnings);
     }
     ERR_clear_error();
     return object;
 }
 
-json_t *csr_json(struct inspect *in, X509_REQ *csr)
+json_t *inspect_csr_json(struct inspect *in, X509_REQ *csr)
 {
     json_t *object = json_object();
     char text[2048];
     ERR_clear_error();
-    put_text(in, object, "kind", "certificateRequest");
+    inspect_put_text(in, object, "kind", "certificateRequest");
     kp_name_to_string(X509_REQ_get_subject_name(csr), text, sizeof(text));
-    put_text(in, object, "subject", text);
+    inspect_put_text(in, object, "subject", text);
     STACK_OF(X509_EXTENSION) *extensions = X509_REQ_get_extensions(csr);
     json_t *sans = sans_json(in, X509V3_get_d2i(extensions, NID_subject_alt_name, NULL, NULL));
     sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
     if (sans != NULL) {
-        put(in, object, "sans", sans);
+        inspect_put(in, object, "sans", sans);
     }
     EVP_PKEY *public_key = X509_REQ_get0_pubkey(csr);
     if (public_key != NULL) {
-        put_key(in, object, public_key);
+        inspect_put_key(in, object, public_key);
     } else {
-        put_text(in, object, "key", "unsupported or malformed");
+        inspect_put_text(in, object, "key", "unsupported or malformed");
     }
     const X509_ALGOR *signature_algorithm = NULL;
     X509_REQ_get0_signature(csr, NULL, &signature_algorithm);
-    put(in, object, "signatureAlgorithm",
-        signature_json(X509_REQ_get_signature_nid(csr), signature_algorithm));
+    inspect_put(in, object, "signatureAlgorithm",
+                signature_json(X509_REQ_get_signature_nid(csr), signature_algorithm));
     /* Proof of possession: the requester signed it with the key it asks a certificate for. */
-    put(in, object, "signatureValid",
-        json_boolean(public_key != NULL && X509_REQ_verify(csr, public_key) == 1));
+    inspect_put(in, object, "signatureValid",
+                json_boolean(public_key != NULL && X509_REQ_verify(csr, public_key) == 1));
     ERR_clear_error();
     return object;
 }
@@ -313,43 +314,44 @@ static const char *reason_name(enum kp_crl_reason reason, char *out, size_t size
     return kp_crl_reason_name(reason);
 }
 
-json_t *crl_json(struct inspect *in, X509_CRL *crl, struct kp_error *err)
+json_t *inspect_crl_json(struct inspect *in, X509_CRL *crl, struct kp_error *err)
 {
     json_t *object = json_object();
     char text[2048];
     ERR_clear_error();
-    put_text(in, object, "kind", "crl");
+    inspect_put_text(in, object, "kind", "crl");
     kp_name_to_string(X509_CRL_get_issuer(crl), text, sizeof(text));
-    put_text(in, object, "issuer", text);
+    inspect_put_text(in, object, "issuer", text);
     if (X509_CRL_get0_nextUpdate(crl) != NULL) {
         put_validity(in, object, "thisUpdate", kp_crl_this_update(crl), "nextUpdate",
                      kp_crl_next_update(crl));
     } else {
-        put_time(in, object, "thisUpdate", kp_crl_this_update(crl));
+        inspect_put_time(in, object, "thisUpdate", kp_crl_this_update(crl));
     }
     /* Up to 20 octets (RFC 5280 §5.2.3): an integer when it fits, else decimal text. */
     ASN1_INTEGER *number = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
     int64_t small_number = 0;
     if (number != NULL && ASN1_INTEGER_get_int64(&small_number, number) == 1) {
-        put(in, object, "crlNumber", json_integer((json_int_t)small_number));
+        inspect_put(in, object, "crlNumber", json_integer((json_int_t)small_number));
     } else if (number != NULL) {
         BIGNUM *big_number = ASN1_INTEGER_to_BN(number, NULL);
         char *decimal = big_number != NULL ? BN_bn2dec(big_number) : NULL;
-        put_text(in, object, "crlNumber", decimal != NULL ? decimal : "unreadable");
+        inspect_put_text(in, object, "crlNumber", decimal != NULL ? decimal : "unreadable");
         OPENSSL_free(decimal);
         BN_free(big_number);
     }
     ASN1_INTEGER_free(number);
     AUTHORITY_KEYID *akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
     if (akid != NULL && akid->keyid != NULL) {
-        put(in, object, "authorityKeyId",
+        inspect_put(
+            in, object, "authorityKeyId",
             hex_json(ASN1_STRING_get0_data(akid->keyid), (size_t)ASN1_STRING_length(akid->keyid)));
     }
     AUTHORITY_KEYID_free(akid);
     const X509_ALGOR *signature_algorithm = NULL;
     X509_CRL_get0_signature(crl, NULL, &signature_algorithm);
-    put(in, object, "signatureAlgorithm",
-        signature_json(X509_CRL_get_signature_nid(crl), signature_algorithm));
+    inspect_put(in, object, "signatureAlgorithm",
+                signature_json(X509_CRL_get_signature_nid(crl), signature_algorithm));
     struct kp_crl_entry *entries = NULL;
     size_t count = 0;
     if (kp_crl_entries(crl, &entries, &count, err) != KP_OK) {
@@ -360,13 +362,14 @@ json_t *crl_json(struct inspect *in, X509_CRL *crl, struct kp_error *err)
     char reason[32];
     for (size_t i = 0; i < count; i++) {
         json_t *entry = json_object();
-        put_text(in, entry, "serial", entries[i].serial_hex);
-        put_time(in, entry, "revokedAt", entries[i].revoked_at);
-        put_text(in, entry, "reason", reason_name(entries[i].reason, reason, sizeof(reason)));
-        push(in, list, entry);
+        inspect_put_text(in, entry, "serial", entries[i].serial_hex);
+        inspect_put_time(in, entry, "revokedAt", entries[i].revoked_at);
+        inspect_put_text(in, entry, "reason",
+                         reason_name(entries[i].reason, reason, sizeof(reason)));
+        inspect_push(in, list, entry);
     }
     free(entries);
-    put(in, object, "entries", list);
+    inspect_put(in, object, "entries", list);
     ERR_clear_error();
     return object;
 }
@@ -376,39 +379,39 @@ json_t *crl_json(struct inspect *in, X509_CRL *crl, struct kp_error *err)
 static void print_validity(int indent, json_t *object, const char *from_label, const char *from_key,
                            const char *until_label, const char *until_key)
 {
-    print_field(indent, from_label, object, from_key);
+    inspect_print_field(indent, from_label, object, from_key);
     if (json_is_true(json_object_get(object, "notYetValid"))) {
-        print_label(indent, "");
-        printf("not valid yet: in %s\n", field_text(object, "validIn"));
+        inspect_print_label(indent, "");
+        printf("not valid yet: in %s\n", inspect_field_text(object, "validIn"));
     }
     json_t *until = json_object_get(object, until_key);
     if (until == NULL) {
         return;
     }
-    print_label(indent, until_label);
-    print_value(until);
+    inspect_print_label(indent, until_label);
+    inspect_print_value(until);
     if (json_is_true(json_object_get(object, "expired"))) {
-        printf(" (expired %s ago)\n", field_text(object, "expiredAgo"));
+        printf(" (expired %s ago)\n", inspect_field_text(object, "expiredAgo"));
     } else {
-        printf(" (%s left)\n", field_text(object, "residual"));
+        printf(" (%s left)\n", inspect_field_text(object, "residual"));
     }
 }
 
-void print_cert(int indent, json_t *cert)
+void inspect_print_cert(int indent, json_t *cert)
 {
-    print_field(indent, "subject", cert, "subject");
-    print_field(indent, "issuer", cert, "issuer");
-    print_field(indent, "serial", cert, "serial");
+    inspect_print_field(indent, "subject", cert, "subject");
+    inspect_print_field(indent, "issuer", cert, "issuer");
+    inspect_print_field(indent, "serial", cert, "serial");
     print_validity(indent, cert, "not before", "notBefore", "not after", "notAfter");
     json_t *sans = json_object_get(cert, "sans");
-    print_field(indent, "DNS names", sans, "dns");
-    print_field(indent, "IP addresses", sans, "ip");
-    print_field(indent, "URIs", sans, "uri");
-    print_field(indent, "email addresses", sans, "email");
-    print_field(indent, "key usage", cert, "keyUsage");
-    print_field(indent, "extended key usage", cert, "extKeyUsage");
+    inspect_print_field(indent, "DNS names", sans, "dns");
+    inspect_print_field(indent, "IP addresses", sans, "ip");
+    inspect_print_field(indent, "URIs", sans, "uri");
+    inspect_print_field(indent, "email addresses", sans, "email");
+    inspect_print_field(indent, "key usage", cert, "keyUsage");
+    inspect_print_field(indent, "extended key usage", cert, "extKeyUsage");
     json_t *constraints = json_object_get(cert, "basicConstraints");
-    print_label(indent, "CA");
+    inspect_print_label(indent, "CA");
     if (constraints == NULL) {
         printf("no (no basic constraints)\n");
     } else if (json_is_true(json_object_get(constraints, "ca"))) {
@@ -421,53 +424,53 @@ void print_cert(int indent, json_t *cert)
     } else {
         printf("no\n");
     }
-    print_field(indent, "subject key id", cert, "subjectKeyId");
-    print_field(indent, "authority key id", cert, "authorityKeyId");
-    print_field(indent, "key", cert, "key");
-    print_field(indent, "public key SHA-256", cert, "publicKeySha256");
-    print_field(indent, "signature", cert, "signatureAlgorithm");
-    print_field(indent, "SHA-256 fingerprint", cert, "sha256Fingerprint");
-    print_field(indent, "SHA-1 fingerprint", cert, "sha1Fingerprint");
-    print_field(indent, "self-signed", cert, "selfSigned");
+    inspect_print_field(indent, "subject key id", cert, "subjectKeyId");
+    inspect_print_field(indent, "authority key id", cert, "authorityKeyId");
+    inspect_print_field(indent, "key", cert, "key");
+    inspect_print_field(indent, "public key SHA-256", cert, "publicKeySha256");
+    inspect_print_field(indent, "signature", cert, "signatureAlgorithm");
+    inspect_print_field(indent, "SHA-256 fingerprint", cert, "sha256Fingerprint");
+    inspect_print_field(indent, "SHA-1 fingerprint", cert, "sha1Fingerprint");
+    inspect_print_field(indent, "self-signed", cert, "selfSigned");
     json_t *identity = json_object_get(cert, "kubernetesIdentity");
     if (identity != NULL) {
-        print_field(indent, "kubernetes user", identity, "user");
-        print_field(indent, "kubernetes groups", identity, "groups");
+        inspect_print_field(indent, "kubernetes user", identity, "user");
+        inspect_print_field(indent, "kubernetes groups", identity, "groups");
     } else if (json_object_get(cert, "kubernetesIdentityProblem") != NULL) {
-        print_field(indent, "kubernetes identity", cert, "kubernetesIdentityProblem");
+        inspect_print_field(indent, "kubernetes identity", cert, "kubernetesIdentityProblem");
     } else {
-        print_label(indent, "kubernetes identity");
+        inspect_print_label(indent, "kubernetes identity");
         printf("none (%s)\n", json_is_false(json_object_get(cert, "clientAuthentication"))
                                   ? "not valid for client authentication"
                                   : "no subject CN");
     }
-    print_field(indent, "signed by next", cert, "signedByNext");
-    print_warnings(indent, cert);
+    inspect_print_field(indent, "signed by next", cert, "signedByNext");
+    inspect_print_warnings(indent, cert);
 }
 
-void print_csr(int indent, json_t *csr)
+void inspect_print_csr(int indent, json_t *csr)
 {
-    print_field(indent, "subject", csr, "subject");
+    inspect_print_field(indent, "subject", csr, "subject");
     json_t *sans = json_object_get(csr, "sans");
-    print_field(indent, "DNS names", sans, "dns");
-    print_field(indent, "IP addresses", sans, "ip");
-    print_field(indent, "URIs", sans, "uri");
-    print_field(indent, "email addresses", sans, "email");
-    print_field(indent, "key", csr, "key");
-    print_field(indent, "public key SHA-256", csr, "publicKeySha256");
-    print_field(indent, "signature", csr, "signatureAlgorithm");
-    print_field(indent, "signature valid", csr, "signatureValid");
+    inspect_print_field(indent, "DNS names", sans, "dns");
+    inspect_print_field(indent, "IP addresses", sans, "ip");
+    inspect_print_field(indent, "URIs", sans, "uri");
+    inspect_print_field(indent, "email addresses", sans, "email");
+    inspect_print_field(indent, "key", csr, "key");
+    inspect_print_field(indent, "public key SHA-256", csr, "publicKeySha256");
+    inspect_print_field(indent, "signature", csr, "signatureAlgorithm");
+    inspect_print_field(indent, "signature valid", csr, "signatureValid");
 }
 
-void print_crl(int indent, json_t *crl)
+void inspect_print_crl(int indent, json_t *crl)
 {
-    print_field(indent, "issuer", crl, "issuer");
+    inspect_print_field(indent, "issuer", crl, "issuer");
     print_validity(indent, crl, "this update", "thisUpdate", "next update", "nextUpdate");
-    print_field(indent, "CRL number", crl, "crlNumber");
-    print_field(indent, "authority key id", crl, "authorityKeyId");
-    print_field(indent, "signature", crl, "signatureAlgorithm");
+    inspect_print_field(indent, "CRL number", crl, "crlNumber");
+    inspect_print_field(indent, "authority key id", crl, "authorityKeyId");
+    inspect_print_field(indent, "signature", crl, "signatureAlgorithm");
     json_t *entries = json_object_get(crl, "entries");
-    print_label(indent, "revoked");
+    inspect_print_label(indent, "revoked");
     printf("%zu certificate%s\n", json_array_size(entries),
            json_array_size(entries) == 1 ? "" : "s");
     size_t index;
@@ -475,7 +478,8 @@ void print_crl(int indent, json_t *crl)
     json_array_foreach(entries, index, entry)
     {
         printf("%*s", indent + 2, "");
-        print_value(json_object_get(entry, "serial"));
-        printf("  %s  %s\n", field_text(entry, "revokedAt"), field_text(entry, "reason"));
+        inspect_print_value(json_object_get(entry, "serial"));
+        printf("  %s  %s\n", inspect_field_text(entry, "revokedAt"),
+               inspect_field_text(entry, "reason"));
     }
 }

@@ -45,10 +45,10 @@ static json_t *reference_json(struct inspect *in, json_t *reference)
         return NULL;
     }
     json_t *object = json_object();
-    put_text(in, object, "name", name);
+    inspect_put_text(in, object, "name", name);
     const char *uid = claim_text(reference, "uid");
     if (uid != NULL) {
-        put_text(in, object, "uid", uid);
+        inspect_put_text(in, object, "uid", uid);
     }
     return object;
 }
@@ -78,80 +78,81 @@ static json_t *service_account_json(struct inspect *in, json_t *claims)
         return NULL;
     }
     json_t *object = json_object();
-    put_text(in, object, "type", json_is_object(bound) ? "bound" : "legacy (secret-based)");
-    put_text(in, object, "namespace", namespace_name);
-    put_text(in, object, "name", name);
+    inspect_put_text(in, object, "type", json_is_object(bound) ? "bound" : "legacy (secret-based)");
+    inspect_put_text(in, object, "namespace", namespace_name);
+    inspect_put_text(in, object, "name", name);
     if (uid != NULL) {
-        put_text(in, object, "uid", uid);
+        inspect_put_text(in, object, "uid", uid);
     }
-    put(in, object, "user", json_sprintf("system:serviceaccount:%s:%s", namespace_name, name));
+    inspect_put(in, object, "user",
+                json_sprintf("system:serviceaccount:%s:%s", namespace_name, name));
     json_t *groups = json_array();
-    push(in, groups, json_string("system:serviceaccounts"));
-    push(in, groups, json_sprintf("system:serviceaccounts:%s", namespace_name));
-    push(in, groups, json_string("system:authenticated"));
-    put(in, object, "groups", groups);
+    inspect_push(in, groups, json_string("system:serviceaccounts"));
+    inspect_push(in, groups, json_sprintf("system:serviceaccounts:%s", namespace_name));
+    inspect_push(in, groups, json_string("system:authenticated"));
+    inspect_put(in, object, "groups", groups);
     static const char *const references[] = {"pod", "node", "secret"};
     for (size_t i = 0; json_is_object(bound) && i < 3; i++) {
         json_t *reference = reference_json(in, json_object_get(bound, references[i]));
         if (reference != NULL) {
-            put(in, object, references[i], reference);
+            inspect_put(in, object, references[i], reference);
         }
     }
     const char *secret = claim_text(claims, "kubernetes.io/serviceaccount/secret.name");
     if (!json_is_object(bound) && secret != NULL) {
         json_t *reference = json_object();
-        put_text(in, reference, "name", secret);
-        put(in, object, "secret", reference);
+        inspect_put_text(in, reference, "name", secret);
+        inspect_put(in, object, "secret", reference);
     }
     return object;
 }
 
-enum kp_result describe_jwt(struct inspect *in, const char *token, size_t len, json_t *doc,
-                            struct kp_error *err)
+enum kp_result inspect_describe_jwt(struct inspect *in, const char *token, size_t len, json_t *doc,
+                                    struct kp_error *err)
 {
     struct kp_jwt jwt;
     if (kp_jwt_decode(token, len, &jwt, err) != KP_OK) {
         return kp_error_prefix(err, "%s: not a valid JWT", in->what);
     }
     json_t *object = json_object();
-    put_text(in, object, "kind", "jwt");
-    put(in, object, "header", json_incref(jwt.header));
-    put(in, object, "claims", json_incref(jwt.claims));
+    inspect_put_text(in, object, "kind", "jwt");
+    inspect_put(in, object, "header", json_incref(jwt.header));
+    inspect_put(in, object, "claims", json_incref(jwt.claims));
     json_t *times = json_object();
     static const char *const time_claims[] = {"iat", "nbf", "exp"};
     for (size_t i = 0; i < 3; i++) {
         int64_t when;
         if (numeric_date(jwt.claims, time_claims[i], &when)) {
-            put_time(in, times, time_claims[i], when);
+            inspect_put_time(in, times, time_claims[i], when);
         }
     }
-    put(in, object, "times", times);
+    inspect_put(in, object, "times", times);
     int64_t expiry;
     if (numeric_date(jwt.claims, "exp", &expiry)) {
         char span[32];
         bool expired = in->now >= expiry;
-        put(in, object, "expired", json_boolean(expired));
+        inspect_put(in, object, "expired", json_boolean(expired));
         if (expired) {
-            put_text(in, object, "residual", "expired");
+            inspect_put_text(in, object, "residual", "expired");
             kp_duration_short_human(in->now - expiry, span, sizeof(span));
-            put_text(in, object, "expiredAgo", span);
+            inspect_put_text(in, object, "expiredAgo", span);
         } else {
             kp_duration_short_human(expiry - in->now, span, sizeof(span));
-            put_text(in, object, "residual", span);
+            inspect_put_text(in, object, "residual", span);
         }
     }
     json_t *account = service_account_json(in, jwt.claims);
     if (account != NULL) {
-        put(in, object, "serviceAccount", account);
+        inspect_put(in, object, "serviceAccount", account);
     }
-    put(in, object, "signatureBytes", json_integer((json_int_t)jwt.signature_len));
-    put(in, object, "signatureVerified", json_false());
-    put_text(in, object, "note", "signature not verified");
+    inspect_put(in, object, "signatureBytes", json_integer((json_int_t)jwt.signature_len));
+    inspect_put(in, object, "signatureVerified", json_false());
+    inspect_put_text(in, object, "note", "signature not verified");
     kp_jwt_wipe(&jwt);
     json_t *objects = json_array();
-    push(in, objects, object);
-    put_text(in, doc, "format", "jwt");
-    put(in, doc, "objects", objects);
+    inspect_push(in, objects, object);
+    inspect_put_text(in, doc, "format", "jwt");
+    inspect_put(in, doc, "objects", objects);
     return KP_OK;
 }
 
@@ -167,53 +168,53 @@ static void print_json_block(int indent, json_t *value)
     for (char *line = text; *line != '\0';) {
         size_t line_len = strcspn(line, "\n");
         printf("%*s", indent, "");
-        print_escaped(line, line_len);
+        inspect_print_escaped(line, line_len);
         printf("\n");
         line += line_len + (line[line_len] == '\n');
     }
     free(text);
 }
 
-void print_jwt(int indent, json_t *jwt)
+void inspect_print_jwt(int indent, json_t *jwt)
 {
     printf("%*sheader:\n", indent, "");
     print_json_block(indent + 2, json_object_get(jwt, "header"));
     printf("%*sclaims:\n", indent, "");
     print_json_block(indent + 2, json_object_get(jwt, "claims"));
     json_t *times = json_object_get(jwt, "times");
-    print_field(indent, "issued at (iat)", times, "iat");
-    print_field(indent, "not before (nbf)", times, "nbf");
+    inspect_print_field(indent, "issued at (iat)", times, "iat");
+    inspect_print_field(indent, "not before (nbf)", times, "nbf");
     if (json_object_get(times, "exp") != NULL) {
-        print_label(indent, "expires (exp)");
-        print_value(json_object_get(times, "exp"));
+        inspect_print_label(indent, "expires (exp)");
+        inspect_print_value(json_object_get(times, "exp"));
         if (json_is_true(json_object_get(jwt, "expired"))) {
-            printf(" (expired %s ago)\n", field_text(jwt, "expiredAgo"));
+            printf(" (expired %s ago)\n", inspect_field_text(jwt, "expiredAgo"));
         } else {
-            printf(" (%s left)\n", field_text(jwt, "residual"));
+            printf(" (%s left)\n", inspect_field_text(jwt, "residual"));
         }
     }
     json_t *account = json_object_get(jwt, "serviceAccount");
     if (account != NULL) {
-        printf("%*sservice account (%s token):\n", indent, "", field_text(account, "type"));
-        print_field(indent + 2, "kubernetes user", account, "user");
-        print_field(indent + 2, "kubernetes groups", account, "groups");
-        print_field(indent + 2, "uid", account, "uid");
+        printf("%*sservice account (%s token):\n", indent, "", inspect_field_text(account, "type"));
+        inspect_print_field(indent + 2, "kubernetes user", account, "user");
+        inspect_print_field(indent + 2, "kubernetes groups", account, "groups");
+        inspect_print_field(indent + 2, "uid", account, "uid");
         static const char *const references[] = {"pod", "node", "secret"};
         for (size_t i = 0; i < 3; i++) {
             json_t *reference = json_object_get(account, references[i]);
             if (reference != NULL) {
-                print_label(indent + 2, references[i]);
-                print_value(json_object_get(reference, "name"));
+                inspect_print_label(indent + 2, references[i]);
+                inspect_print_value(json_object_get(reference, "name"));
                 if (json_object_get(reference, "uid") != NULL) {
                     printf(" (uid ");
-                    print_value(json_object_get(reference, "uid"));
+                    inspect_print_value(json_object_get(reference, "uid"));
                     printf(")");
                 }
                 printf("\n");
             }
         }
     }
-    print_label(indent, "signature");
+    inspect_print_label(indent, "signature");
     printf("%lld bytes, NOT verified\n",
            (long long)json_integer_value(json_object_get(jwt, "signatureBytes")));
 }

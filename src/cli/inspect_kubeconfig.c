@@ -28,7 +28,7 @@ static void put_yaml_text(struct inspect *in, json_t *object, const char *json_k
 {
     const char *value = yaml_text(yaml, mapping, yaml_key);
     if (value != NULL) {
-        put_text(in, object, json_key, value);
+        inspect_put_text(in, object, json_key, value);
     }
 }
 
@@ -49,7 +49,7 @@ static enum kp_result embedded_certs(struct inspect *in, const char *base64, con
     if (rc == KP_OK) {
         *out = json_array();
         for (int i = 0; i < sk_X509_num(certs); i++) {
-            push(in, *out, cert_json(in, sk_X509_value(certs, i)));
+            inspect_push(in, *out, inspect_cert_json(in, sk_X509_value(certs, i)));
         }
     }
     sk_X509_pop_free(certs, X509_free);
@@ -66,7 +66,7 @@ static enum kp_result kubeconfig_cluster(struct inspect *in, struct kp_yaml_doc 
     put_yaml_text(in, object, "proxyUrl", yaml, cluster, "proxy-url");
     const char *insecure = yaml_text(yaml, cluster, "insecure-skip-tls-verify");
     if (insecure != NULL && strcmp(insecure, "true") == 0) {
-        put(in, object, "insecureSkipTlsVerify", json_true());
+        inspect_put(in, object, "insecureSkipTlsVerify", json_true());
     }
     put_yaml_text(in, object, "certificateAuthority", yaml, cluster, "certificate-authority");
     const char *ca_data = yaml_text(yaml, cluster, "certificate-authority-data");
@@ -79,7 +79,7 @@ static enum kp_result kubeconfig_cluster(struct inspect *in, struct kp_yaml_doc 
     json_t *certs = NULL;
     enum kp_result rc = embedded_certs(in, ca_data, what, &certs, err);
     if (rc == KP_OK) {
-        put(in, object, "certificateAuthorityData", certs);
+        inspect_put(in, object, "certificateAuthorityData", certs);
     }
     return rc;
 }
@@ -105,15 +105,16 @@ static void client_key_check(struct inspect *in, const char *base64, json_t *cer
     if (rc == KP_OK) {
         char description[128];
         kp_key_describe(key, description, sizeof(description));
-        put_text(in, key_object, "key", description);
+        inspect_put_text(in, key_object, "key", description);
         const char *cert_pin =
             json_string_value(json_object_get(json_array_get(certs, 0), "publicKeySha256"));
         if (cert_pin != NULL) {
-            put(in, key_object, "matchesCertificate", json_boolean(strcmp(pin, cert_pin) == 0));
+            inspect_put(in, key_object, "matchesCertificate",
+                        json_boolean(strcmp(pin, cert_pin) == 0));
         }
     } else {
         /* Messages never carry key material (kpki/error.h). */
-        put_text(in, key_object, "problem", err.message);
+        inspect_put_text(in, key_object, "problem", err.message);
     }
     EVP_PKEY_free(key);
     ERR_clear_error();
@@ -134,42 +135,42 @@ static enum kp_result kubeconfig_user(struct inspect *in, struct kp_yaml_doc *ya
         if (rc != KP_OK) {
             return rc;
         }
-        put(in, object, "clientCertificateData", certs);
+        inspect_put(in, object, "clientCertificateData", certs);
     }
     put_yaml_text(in, object, "clientKey", yaml, user, "client-key");
     const char *key_data = yaml_text(yaml, user, "client-key-data");
     if (key_data != NULL) {
         json_t *key = json_object();
-        put(in, key, "present", json_true());
+        inspect_put(in, key, "present", json_true());
         client_key_check(in, key_data, certs, key);
-        put(in, object, "clientKeyData", key);
+        inspect_put(in, object, "clientKeyData", key);
     }
     const char *token = yaml_text(yaml, user, "token");
     if (token != NULL) {
         json_t *summary = json_object();
-        put(in, summary, "present", json_true());
-        put(in, summary, "length", json_integer((json_int_t)strlen(token)));
-        put(in, object, "token", summary);
+        inspect_put(in, summary, "present", json_true());
+        inspect_put(in, summary, "length", json_integer((json_int_t)strlen(token)));
+        inspect_put(in, object, "token", summary);
     }
     put_yaml_text(in, object, "tokenFile", yaml, user, "tokenFile");
     put_yaml_text(in, object, "username", yaml, user, "username");
     if (yaml_text(yaml, user, "password") != NULL) {
         json_t *summary = json_object();
-        put(in, summary, "present", json_true());
-        put(in, object, "password", summary);
+        inspect_put(in, summary, "present", json_true());
+        inspect_put(in, object, "password", summary);
     }
     int exec = kp_yaml_map_get(yaml, user, "exec");
     if (exec != 0) {
         json_t *summary = json_object();
         put_yaml_text(in, summary, "command", yaml, exec, "command");
         put_yaml_text(in, summary, "apiVersion", yaml, exec, "apiVersion");
-        put(in, object, "exec", summary);
+        inspect_put(in, object, "exec", summary);
     }
     int provider = kp_yaml_map_get(yaml, user, "auth-provider");
     if (provider != 0) {
         json_t *summary = json_object();
         put_yaml_text(in, summary, "name", yaml, provider, "name");
-        put(in, object, "authProvider", summary);
+        inspect_put(in, object, "authProvider", summary);
     }
     return KP_OK;
 }
@@ -193,7 +194,7 @@ kubeconfig_list(struct inspect *in, struct kp_yaml_doc *yaml, int root, const ch
         int entry = kp_yaml_seq_item(yaml, list, i);
         json_t *object = json_object();
         const char *name = yaml_text(yaml, entry, "name");
-        put_text(in, object, "name", name != NULL ? name : "");
+        inspect_put_text(in, object, "name", name != NULL ? name : "");
         enum kp_result rc = KP_OK;
         if (describe_entry != NULL) {
             rc = describe_entry(in, yaml, entry, object, err);
@@ -203,7 +204,7 @@ kubeconfig_list(struct inspect *in, struct kp_yaml_doc *yaml, int root, const ch
             put_yaml_text(in, object, "user", yaml, context, "user");
             put_yaml_text(in, object, "namespace", yaml, context, "namespace");
         }
-        push(in, *out, object);
+        inspect_push(in, *out, object);
         if (rc != KP_OK) {
             return rc;
         }
@@ -233,9 +234,10 @@ static json_t *kubeconfig_warnings(struct inspect *in, json_t *object)
     json_t *contexts = json_object_get(object, "contexts");
     const char *current = json_string_value(json_object_get(object, "currentContext"));
     if (current == NULL) {
-        push(in, warnings, json_string("no current-context"));
+        inspect_push(in, warnings, json_string("no current-context"));
     } else if (!has_named(contexts, current)) {
-        push(in, warnings, json_sprintf("current-context '%s' is not in contexts", current));
+        inspect_push(in, warnings,
+                     json_sprintf("current-context '%s' is not in contexts", current));
     }
     size_t index;
     json_t *context;
@@ -245,28 +247,28 @@ static json_t *kubeconfig_warnings(struct inspect *in, json_t *object)
         const char *cluster = json_string_value(json_object_get(context, "cluster"));
         const char *user = json_string_value(json_object_get(context, "user"));
         if (!has_named(json_object_get(object, "clusters"), cluster)) {
-            push(in, warnings,
-                 json_sprintf("context '%s' names cluster '%s', which is not in "
-                              "clusters",
-                              name, cluster != NULL ? cluster : ""));
+            inspect_push(in, warnings,
+                         json_sprintf("context '%s' names cluster '%s', which is not in "
+                                      "clusters",
+                                      name, cluster != NULL ? cluster : ""));
         }
         if (user != NULL && !has_named(json_object_get(object, "users"), user)) {
-            push(in, warnings,
-                 json_sprintf("context '%s' names user '%s', which is not in "
-                              "users",
-                              name, user));
+            inspect_push(in, warnings,
+                         json_sprintf("context '%s' names user '%s', which is not in "
+                                      "users",
+                                      name, user));
         }
     }
     return warnings;
 }
 
 /* yaml is a loaded document whose root is a mapping with clusters, users or contexts. */
-enum kp_result describe_kubeconfig(struct inspect *in, struct kp_yaml_doc *yaml, json_t *doc,
-                                   struct kp_error *err)
+enum kp_result inspect_describe_kubeconfig(struct inspect *in, struct kp_yaml_doc *yaml,
+                                           json_t *doc, struct kp_error *err)
 {
     int root = kp_yaml_root(yaml);
     json_t *object = json_object();
-    put_text(in, object, "kind", "kubeconfig");
+    inspect_put_text(in, object, "kind", "kubeconfig");
     put_yaml_text(in, object, "currentContext", yaml, root, "current-context");
     json_t *clusters = NULL;
     json_t *users = NULL;
@@ -279,75 +281,75 @@ enum kp_result describe_kubeconfig(struct inspect *in, struct kp_yaml_doc *yaml,
     if (rc == KP_OK) {
         rc = kubeconfig_list(in, yaml, root, "contexts", NULL, &contexts, err);
     }
-    put(in, object, "clusters", clusters);
-    put(in, object, "users", users);
-    put(in, object, "contexts", contexts);
+    inspect_put(in, object, "clusters", clusters);
+    inspect_put(in, object, "users", users);
+    inspect_put(in, object, "contexts", contexts);
     if (rc != KP_OK) {
         json_decref(object);
         return rc;
     }
     json_t *warnings = kubeconfig_warnings(in, object);
     if (json_array_size(warnings) > 0) {
-        put(in, object, "warnings", warnings);
+        inspect_put(in, object, "warnings", warnings);
     } else {
         json_decref(warnings);
     }
     json_t *objects = json_array();
-    push(in, objects, object);
-    put_text(in, doc, "format", "kubeconfig");
-    put(in, doc, "objects", objects);
+    inspect_push(in, objects, object);
+    inspect_put_text(in, doc, "format", "kubeconfig");
+    inspect_put(in, doc, "objects", objects);
     return KP_OK;
 }
 
 /* ---- text output, rendered from the document ---- */
 
-void print_kubeconfig(int indent, json_t *config)
+void inspect_print_kubeconfig(int indent, json_t *config)
 {
-    print_field(indent, "current context", config, "currentContext");
+    inspect_print_field(indent, "current context", config, "currentContext");
     size_t index;
     json_t *entry;
     json_array_foreach(json_object_get(config, "clusters"), index, entry)
     {
         printf("%*scluster '", indent, "");
-        print_value(json_object_get(entry, "name"));
+        inspect_print_value(json_object_get(entry, "name"));
         printf("'\n");
-        print_field(indent + 2, "server", entry, "server");
-        print_field(indent + 2, "TLS server name", entry, "tlsServerName");
-        print_field(indent + 2, "proxy URL", entry, "proxyUrl");
+        inspect_print_field(indent + 2, "server", entry, "server");
+        inspect_print_field(indent + 2, "TLS server name", entry, "tlsServerName");
+        inspect_print_field(indent + 2, "proxy URL", entry, "proxyUrl");
         if (json_is_true(json_object_get(entry, "insecureSkipTlsVerify"))) {
-            print_label(indent + 2, "warning");
+            inspect_print_label(indent + 2, "warning");
             printf("insecure-skip-tls-verify: the server's certificate is not checked\n");
         }
-        print_field(indent + 2, "CA file", entry, "certificateAuthority");
+        inspect_print_field(indent + 2, "CA file", entry, "certificateAuthority");
         size_t cert_index;
         json_t *cert;
         json_array_foreach(json_object_get(entry, "certificateAuthorityData"), cert_index, cert)
         {
             printf("%*sCA certificate %zu (embedded):\n", indent + 2, "", cert_index + 1);
-            print_cert(indent + 4, cert);
+            inspect_print_cert(indent + 4, cert);
         }
     }
     json_array_foreach(json_object_get(config, "users"), index, entry)
     {
         printf("%*suser '", indent, "");
-        print_value(json_object_get(entry, "name"));
+        inspect_print_value(json_object_get(entry, "name"));
         printf("'\n");
-        print_field(indent + 2, "client cert file", entry, "clientCertificate");
+        inspect_print_field(indent + 2, "client cert file", entry, "clientCertificate");
         size_t cert_index;
         json_t *cert;
         json_array_foreach(json_object_get(entry, "clientCertificateData"), cert_index, cert)
         {
             printf("%*sclient certificate%s (embedded):\n", indent + 2, "",
                    cert_index == 0 ? "" : " (chain)");
-            print_cert(indent + 4, cert);
+            inspect_print_cert(indent + 4, cert);
         }
-        print_field(indent + 2, "client key file", entry, "clientKey");
+        inspect_print_field(indent + 2, "client key file", entry, "clientKey");
         json_t *key = json_object_get(entry, "clientKeyData");
         if (key != NULL) {
-            print_label(indent + 2, "client key");
+            inspect_print_label(indent + 2, "client key");
             printf("present (not shown)");
             if (json_object_get(key, "key") != NULL) {
-                printf(", %s", field_text(key, "key"));
+                printf(", %s", inspect_field_text(key, "key"));
             }
             json_t *matches = json_object_get(key, "matchesCertificate");
             if (matches != NULL) {
@@ -356,35 +358,36 @@ void print_kubeconfig(int indent, json_t *config)
             }
             if (json_object_get(key, "problem") != NULL) {
                 printf(", unusable: ");
-                print_value(json_object_get(key, "problem"));
+                inspect_print_value(json_object_get(key, "problem"));
             }
             printf("\n");
         }
         json_t *token = json_object_get(entry, "token");
         if (token != NULL) {
-            print_label(indent + 2, "token");
+            inspect_print_label(indent + 2, "token");
             printf("present (%lld characters)\n",
                    (long long)json_integer_value(json_object_get(token, "length")));
         }
-        print_field(indent + 2, "token file", entry, "tokenFile");
-        print_field(indent + 2, "username", entry, "username");
+        inspect_print_field(indent + 2, "token file", entry, "tokenFile");
+        inspect_print_field(indent + 2, "username", entry, "username");
         if (json_object_get(entry, "password") != NULL) {
-            print_label(indent + 2, "password");
+            inspect_print_label(indent + 2, "password");
             printf("present (not shown)\n");
         }
-        print_field(indent + 2, "exec command", json_object_get(entry, "exec"), "command");
-        print_field(indent + 2, "auth provider", json_object_get(entry, "authProvider"), "name");
+        inspect_print_field(indent + 2, "exec command", json_object_get(entry, "exec"), "command");
+        inspect_print_field(indent + 2, "auth provider", json_object_get(entry, "authProvider"),
+                            "name");
     }
-    const char *current = field_text(config, "currentContext");
+    const char *current = inspect_field_text(config, "currentContext");
     json_array_foreach(json_object_get(config, "contexts"), index, entry)
     {
-        const char *name = field_text(entry, "name");
+        const char *name = inspect_field_text(entry, "name");
         printf("%*scontext '", indent, "");
-        print_value(json_object_get(entry, "name"));
+        inspect_print_value(json_object_get(entry, "name"));
         printf("'%s\n", current != NULL && strcmp(name, current) == 0 ? " (current)" : "");
-        print_field(indent + 2, "cluster", entry, "cluster");
-        print_field(indent + 2, "user", entry, "user");
-        print_field(indent + 2, "namespace", entry, "namespace");
+        inspect_print_field(indent + 2, "cluster", entry, "cluster");
+        inspect_print_field(indent + 2, "user", entry, "user");
+        inspect_print_field(indent + 2, "namespace", entry, "namespace");
     }
-    print_warnings(indent, config);
+    inspect_print_warnings(indent, config);
 }

@@ -65,7 +65,7 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
     case DER_CERTIFICATE: {
         X509 *cert = d2i_X509(NULL, &cursor, der_len);
         if (cert != NULL && cursor == end) {
-            *out = cert_json(in, cert);
+            *out = inspect_cert_json(in, cert);
             parsed->cert = cert;
         } else {
             X509_free(cert);
@@ -76,7 +76,7 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
         X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, der_len);
         enum kp_result rc = KP_OK;
         if (crl != NULL && cursor == end) {
-            *out = crl_json(in, crl, err);
+            *out = inspect_crl_json(in, crl, err);
             rc = *out != NULL ? KP_OK : err->code;
         }
         X509_CRL_free(crl);
@@ -88,7 +88,7 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
     case DER_CSR: {
         X509_REQ *csr = d2i_X509_REQ(NULL, &cursor, der_len);
         if (csr != NULL && cursor == end) {
-            *out = csr_json(in, csr);
+            *out = inspect_csr_json(in, csr);
         }
         X509_REQ_free(csr);
         break;
@@ -103,9 +103,9 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
                                  &cursor, der_len);
         if (key != NULL && cursor == end) {
             *out = json_object();
-            put_text(in, *out, "kind", "privateKey");
-            put_text(in, *out, "format", private_key_format(der, der_len, key));
-            put_key(in, *out, key);
+            inspect_put_text(in, *out, "kind", "privateKey");
+            inspect_put_text(in, *out, "format", private_key_format(der, der_len, key));
+            inspect_put_key(in, *out, key);
         }
         EVP_PKEY_free(key); /* OpenSSL clears private key material when it frees it */
         break;
@@ -118,9 +118,9 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
             X509_SIG_get0(encrypted, &algorithm, NULL);
             X509_ALGOR_get0(&oid, NULL, NULL, algorithm);
             *out = json_object();
-            put_text(in, *out, "kind", "encryptedPrivateKey");
-            put_text(in, *out, "format", "PKCS#8");
-            put(in, *out, "encryption", oid_json(oid));
+            inspect_put_text(in, *out, "kind", "encryptedPrivateKey");
+            inspect_put_text(in, *out, "format", "PKCS#8");
+            inspect_put(in, *out, "encryption", inspect_oid_json(oid));
         }
         X509_SIG_free(encrypted);
         break;
@@ -132,10 +132,10 @@ static enum kp_result der_json(struct inspect *in, enum der_type type, const uns
                             : d2i_PublicKey(EVP_PKEY_RSA, NULL, &cursor, der_len);
         if (key != NULL && cursor == end) {
             *out = json_object();
-            put_text(in, *out, "kind", "publicKey");
-            put_text(in, *out, "format",
-                     type == DER_PUBLIC_KEY ? "SubjectPublicKeyInfo" : "PKCS#1");
-            put_key(in, *out, key);
+            inspect_put_text(in, *out, "kind", "publicKey");
+            inspect_put_text(in, *out, "format",
+                             type == DER_PUBLIC_KEY ? "SubjectPublicKeyInfo" : "PKCS#1");
+            inspect_put_key(in, *out, key);
         }
         EVP_PKEY_free(key);
         break;
@@ -182,9 +182,9 @@ static int pem_type(const char *name)
 
 /* The objects of one file, with what the checks across them need. */
 struct collection {
-    json_t *objects;       /* array of descriptions */
-    STACK_OF(X509) *certs; /* every certificate, in file order */
-    json_t *cert_objects;  /* their descriptions (references), same order */
+    json_t *objects;        /* array of descriptions */
+    STACK_OF(X509) * certs; /* every certificate, in file order */
+    json_t *cert_objects;   /* their descriptions (references), same order */
 };
 
 static void collection_wipe(struct collection *items)
@@ -203,11 +203,11 @@ static void collection_add(struct inspect *in, struct collection *items, json_t 
             X509_free(parsed->cert);
             in->out_of_memory = true;
         } else {
-            push(in, items->cert_objects, json_incref(object));
+            inspect_push(in, items->cert_objects, json_incref(object));
         }
         parsed->cert = NULL;
     }
-    push(in, items->objects, object);
+    inspect_push(in, items->objects, object);
 }
 
 /* Checks across the objects: each certificate against the next one in the file (is it signed
@@ -220,8 +220,8 @@ static void cross_check(struct inspect *in, struct collection *items)
         EVP_PKEY *next_key = X509_get0_pubkey(sk_X509_value(items->certs, i + 1));
         bool signed_by_next =
             next_key != NULL && X509_verify(sk_X509_value(items->certs, i), next_key) == 1;
-        put(in, json_array_get(items->cert_objects, (size_t)i), "signedByNext",
-            json_boolean(signed_by_next));
+        inspect_put(in, json_array_get(items->cert_objects, (size_t)i), "signedByNext",
+                    json_boolean(signed_by_next));
     }
     ERR_clear_error();
     size_t index;
@@ -241,10 +241,10 @@ static void cross_check(struct inspect *in, struct collection *items)
             const char *cert_pin = json_string_value(json_object_get(cert, "publicKeySha256"));
             json_t *block = json_object_get(cert, "pemBlock");
             if (cert_pin != NULL && strcmp(cert_pin, pin) == 0 && block != NULL) {
-                push(in, matches, json_incref(block));
+                inspect_push(in, matches, json_incref(block));
             }
         }
-        put(in, object, "matchesCertificateBlocks", matches);
+        inspect_put(in, object, "matchesCertificateBlocks", matches);
     }
 }
 
@@ -308,14 +308,14 @@ static enum kp_result pem_collect(struct inspect *in, const char *data, size_t l
                            type == DER_PRIVATE_KEY_ANY;
         if (private_key && legacy_encryption(header, cipher, sizeof(cipher))) {
             object = json_object();
-            put_text(in, object, "kind", "encryptedPrivateKey");
-            put_text(in, object, "format",
-                     type == DER_PRIVATE_KEY_RSA  ? "PKCS#1"
-                     : type == DER_PRIVATE_KEY_EC ? "SEC1"
-                                                  : name);
+            inspect_put_text(in, object, "kind", "encryptedPrivateKey");
+            inspect_put_text(in, object, "format",
+                             type == DER_PRIVATE_KEY_RSA  ? "PKCS#1"
+                             : type == DER_PRIVATE_KEY_EC ? "SEC1"
+                                                          : name);
             char encryption[128];
             snprintf(encryption, sizeof(encryption), "%s (legacy PEM encryption)", cipher);
-            put_text(in, object, "encryption", encryption); /* header bytes: any encoding */
+            inspect_put_text(in, object, "encryption", encryption); /* header bytes: any encoding */
         } else if (type >= 0) {
             rc = der_json(in, (enum der_type)type, der, der_len, &object, &parsed, err);
             if (rc == KP_OK && object == NULL) {
@@ -324,15 +324,15 @@ static enum kp_result pem_collect(struct inspect *in, const char *data, size_t l
             }
         } else {
             object = json_object();
-            put_text(in, object, "kind", "unsupported");
+            inspect_put_text(in, object, "kind", "unsupported");
             if (first_unsupported[0] == '\0') {
                 snprintf(first_unsupported, sizeof(first_unsupported), "%s", name);
             }
         }
         if (object != NULL) {
             supported += type >= 0;
-            put(in, object, "pemBlock", json_integer(block));
-            put_text(in, object, "pemType", name);
+            inspect_put(in, object, "pemBlock", json_integer(block));
+            inspect_put_text(in, object, "pemType", name);
             collection_add(in, items, object, &parsed);
         }
         OPENSSL_secure_clear_free(der, (size_t)der_len);
@@ -386,8 +386,8 @@ static enum kp_result der_collect(struct inspect *in, const char *data, size_t l
 }
 
 /* PEM or DER input: the objects, checked across. */
-enum kp_result describe_objects(struct inspect *in, const char *data, size_t len, bool pem,
-                                json_t *doc, struct kp_error *err)
+enum kp_result inspect_describe_objects(struct inspect *in, const char *data, size_t len, bool pem,
+                                        json_t *doc, struct kp_error *err)
 {
     struct collection items = {json_array(), sk_X509_new_null(), json_array()};
     if (items.objects == NULL || items.certs == NULL || items.cert_objects == NULL) {
@@ -398,8 +398,8 @@ enum kp_result describe_objects(struct inspect *in, const char *data, size_t len
         pem ? pem_collect(in, data, len, &items, err) : der_collect(in, data, len, &items, err);
     if (rc == KP_OK) {
         cross_check(in, &items);
-        put_text(in, doc, "format", pem ? "pem" : "der");
-        put(in, doc, "objects", json_incref(items.objects));
+        inspect_put_text(in, doc, "format", pem ? "pem" : "der");
+        inspect_put(in, doc, "objects", json_incref(items.objects));
     }
     collection_wipe(&items);
     return rc;
@@ -407,29 +407,29 @@ enum kp_result describe_objects(struct inspect *in, const char *data, size_t len
 
 /* ---- text output, rendered from the document ---- */
 
-void print_key(int indent, json_t *key)
+void inspect_print_key(int indent, json_t *key)
 {
-    print_field(indent, "format", key, "format");
-    print_field(indent, "encryption", key, "encryption");
-    print_field(indent, "key", key, "key");
-    print_field(indent, "public key SHA-256", key, "publicKeySha256");
+    inspect_print_field(indent, "format", key, "format");
+    inspect_print_field(indent, "encryption", key, "encryption");
+    inspect_print_field(indent, "key", key, "key");
+    inspect_print_field(indent, "public key SHA-256", key, "publicKeySha256");
     json_t *matches = json_object_get(key, "matchesCertificateBlocks");
     if (matches != NULL) {
-        print_label(indent, "matches certificate");
+        inspect_print_label(indent, "matches certificate");
         if (json_array_size(matches) == 0) {
             printf("none in this file\n");
         } else {
             printf("block ");
-            print_value(matches);
+            inspect_print_value(matches);
             printf("\n");
         }
     }
-    const char *kind = field_text(key, "kind");
+    const char *kind = inspect_field_text(key, "kind");
     if (strcmp(kind, "privateKey") == 0) {
-        print_label(indent, "private key");
+        inspect_print_label(indent, "private key");
         printf("not shown\n");
     } else if (strcmp(kind, "encryptedPrivateKey") == 0) {
-        print_label(indent, "private key");
+        inspect_print_label(indent, "private key");
         printf("encrypted (not decrypted, not shown)\n");
     }
 }
