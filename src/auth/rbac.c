@@ -1,10 +1,9 @@
 /*
  * The RBAC authorizer (k8s.io/kubernetes plugin/pkg/auth/authorizer/rbac/rbac.go), its rule
  * resolver (pkg/registry/rbac/validation/rule.go), the matching helpers
- * (pkg/apis/rbac/v1/evaluation_helpers.go), privilege-escalation prevention
- * (validation/rule.go ConfirmNoEscalation, validation/policy_comparator.go Covers,
- * validation/policy_compact.go CompactRules, pkg/registry/rbac/escalation_check.go) and the
- * computation of kube-controller-manager's clusterrole-aggregation controller.
+ * (pkg/apis/rbac/v1/evaluation_helpers.go) and the computation of kube-controller-manager's
+ * clusterrole-aggregation controller. Privilege-escalation prevention (kp_rbac_check_*) is in
+ * rbac_escalation.c; what the two files share is in rbac_internal.h.
  *
  * Implementation notes
  *  1. kp_rbac_build deep-copies the four input arrays; every pointer in the snapshot (names,
@@ -31,6 +30,7 @@
  *     until nothing changes: the least fixed point, the state the controller converges to.
  */
 #include "auth/rbac.h"
+#include "auth/rbac_internal.h"
 
 #include "core/log.h"
 
@@ -40,55 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RBAC_GROUP "rbac.authorization.k8s.io"
-/* Messages built here (escalation lists can be long) stop growing past this; the error and
- * reason buffers they are copied into are smaller still. */
-#define TEXT_MAX (64 * 1024)
-/* At most this many distinct resolution errors are reported in one reason. */
-#define ERRORS_MAX 16
-
 /* ---- compiled objects ---- */
-
-/* A PolicyRule. Each member is a JSON array of strings in the snapshot's copy, or NULL when
- * the rule leaves it out (which every check treats like an empty list). */
-struct rule {
-    const json_t *verbs;
-    const json_t *api_groups;
-    const json_t *resources;
-    const json_t *resource_names;
-    const json_t *urls;
-    const json_t *object;
-};
-
-struct role {
-    const char *name;
-    const char *namespace_; /* "" for a ClusterRole */
-    const json_t *labels;
-    struct rule *own_rules; /* owned array: the object's own rules */
-    size_t own_count;
-    const struct rule **rules; /* owned array of borrowed pointers: the effective rules */
-    size_t rule_count;
-    struct kp_selector *selectors; /* owned; the aggregationRule's, when aggregated */
-    size_t selector_count;
-    bool aggregated;
-};
-
-struct subject {
-    const char *kind;
-    const char *name;
-    const char *namespace_; /* "" when absent */
-};
-
-struct binding {
-    bool cluster; /* a ClusterRoleBinding */
-    const char *name;
-    const char *namespace_; /* "" for a ClusterRoleBinding */
-    const char *role_kind;
-    const char *role_name;
-    struct subject *subjects; /* owned */
-    size_t subject_count;
-    const struct role *role; /* NULL: missing (or an unsupported roleRef kind) */
-};
 
 struct ref {
     size_t item;    /* binding or role index */
@@ -130,17 +82,6 @@ struct kp_rbac {
 
 /* ---- small helpers ---- */
 
-static const char *str_or_empty(const char *text)
-{
-    return text != NULL ? text : "";
-}
-
-static const char *object_string(const json_t *object, const char *key)
-{
-    const json_t *value = json_object_get(object, key);
-    return json_is_string(value) ? json_string_value(value) : NULL;
-}
-
 /* True if value is absent, null, or an array of strings. */
 static bool string_array_ok(const json_t *value)
 {
@@ -166,27 +107,6 @@ static const json_t *array_member(const json_t *object, const char *key)
     return json_is_array(value) ? value : NULL;
 }
 
-static size_t list_size(const json_t *list)
-{
-    return list != NULL ? json_array_size(list) : 0;
-}
-
-static const char *list_item(const json_t *list, size_t i)
-{
-    return json_string_value(json_array_get(list, i));
-}
-
-static bool list_has(const json_t *list, const char *value)
-{
-    size_t count = list_size(list);
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp(list_item(list, i), value) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool lists_equal(const json_t *a, const json_t *b)
 {
     size_t count = list_size(a);
@@ -210,7 +130,7 @@ static bool rules_equal(const struct rule *a, const struct rule *b)
 }
 
 /* Fills rule from a PolicyRule object; false if a member has the wrong type. */
-static bool compile_rule(const json_t *object, struct rule *rule)
+bool kp_rbac_compile_rule(const json_t *object, struct rule *rule)
 {
     memset(rule, 0, sizeof(*rule));
     if (!json_is_object(object)) {
@@ -233,13 +153,6 @@ static bool compile_rule(const json_t *object, struct rule *rule)
 }
 
 /* ---- text building (messages) ---- */
-
-struct text {
-    char *data;
-    size_t len;
-    size_t capacity;
-    bool failed; /* out of memory or over TEXT_MAX: later appends do nothing */
-};
 
 static void text_append(struct text *text, const char *data, size_t len)
 {
@@ -268,78 +181,65 @@ static void text_append(struct text *text, const char *data, size_t len)
     text->data[text->len] = '\0';
 }
 
-static void text_puts(struct text *text, const char *data)
+void kp_rbac_text_puts(struct text *text, const char *data)
 {
     text_append(text, data, strlen(data));
 }
 
 /* Go's %q (strconv.Quote) for the bytes that occur in Kubernetes names: the escapes Go uses
  * for ASCII; bytes of multi-byte UTF-8 are copied as they are. */
-static void text_quote(struct text *text, const char *value)
+void kp_rbac_text_quote(struct text *text, const char *value)
 {
-    text_puts(text, "\"");
+    kp_rbac_text_puts(text, "\"");
     for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
         char escaped[8];
         switch (*p) {
         case '"':
-            text_puts(text, "\\\"");
+            kp_rbac_text_puts(text, "\\\"");
             break;
         case '\\':
-            text_puts(text, "\\\\");
+            kp_rbac_text_puts(text, "\\\\");
             break;
         case '\a':
-            text_puts(text, "\\a");
+            kp_rbac_text_puts(text, "\\a");
             break;
         case '\b':
-            text_puts(text, "\\b");
+            kp_rbac_text_puts(text, "\\b");
             break;
         case '\f':
-            text_puts(text, "\\f");
+            kp_rbac_text_puts(text, "\\f");
             break;
         case '\n':
-            text_puts(text, "\\n");
+            kp_rbac_text_puts(text, "\\n");
             break;
         case '\r':
-            text_puts(text, "\\r");
+            kp_rbac_text_puts(text, "\\r");
             break;
         case '\t':
-            text_puts(text, "\\t");
+            kp_rbac_text_puts(text, "\\t");
             break;
         case '\v':
-            text_puts(text, "\\v");
+            kp_rbac_text_puts(text, "\\v");
             break;
         default:
             if (*p < 0x20 || *p == 0x7f) {
                 snprintf(escaped, sizeof(escaped), "\\x%02x", *p);
-                text_puts(text, escaped);
+                kp_rbac_text_puts(text, escaped);
             } else {
                 text_append(text, (const char *)p, 1);
             }
         }
     }
-    text_puts(text, "\"");
+    kp_rbac_text_puts(text, "\"");
 }
 
-/* Go's %q of a []string: ["a" "b"]. */
-static void text_quote_strings(struct text *text, const char *const *items, size_t count)
-{
-    text_puts(text, "[");
-    for (size_t i = 0; i < count; i++) {
-        if (i > 0) {
-            text_puts(text, " ");
-        }
-        text_quote(text, items[i]);
-    }
-    text_puts(text, "]");
-}
-
-static void text_wipe(struct text *text)
+void kp_rbac_text_wipe(struct text *text)
 {
     free(text->data);
     memset(text, 0, sizeof(*text));
 }
 
-static const char *text_value(const struct text *text)
+const char *kp_rbac_text_value(const struct text *text)
 {
     if (text->data == NULL) {
         return "";
@@ -524,7 +424,7 @@ static bool resource_name_matches(const struct rule *rule, const char *name)
 
 /* NonResourceURLMatches and nonResourceURLCovers: exact, "*", or a prefix ending in '*'
  * (strings.TrimRight removes every trailing '*'). */
-static bool url_covers(const char *pattern, const char *path)
+bool kp_rbac_url_covers(const char *pattern, const char *path)
 {
     if (strcmp(pattern, "*") == 0 || strcmp(pattern, path) == 0) {
         return true;
@@ -543,7 +443,7 @@ static bool url_matches(const struct rule *rule, const char *path)
 {
     size_t count = list_size(rule->urls);
     for (size_t i = 0; i < count; i++) {
-        if (url_covers(list_item(rule->urls, i), path)) {
+        if (kp_rbac_url_covers(list_item(rule->urls, i), path)) {
             return true;
         }
     }
@@ -566,7 +466,7 @@ static bool rule_allows(const struct rule *rule, const struct kp_authz_attrs *at
 bool kp_rbac_rule_allows(const json_t *rule, const struct kp_authz_attrs *attrs)
 {
     struct rule compiled;
-    if (attrs == NULL || !compile_rule(rule, &compiled)) {
+    if (attrs == NULL || !kp_rbac_compile_rule(rule, &compiled)) {
         return false;
     }
     return rule_allows(&compiled, attrs);
@@ -626,7 +526,7 @@ static bool parse_role(const json_t *object, bool cluster, struct role *role, co
         }
     }
     for (size_t i = 0; i < count; i++) {
-        if (!compile_rule(json_array_get(rules, i), &role->own_rules[i])) {
+        if (!kp_rbac_compile_rule(json_array_get(rules, i), &role->own_rules[i])) {
             *why = "a rule is not an object of string arrays";
             role_wipe(role);
             return false;
@@ -735,8 +635,8 @@ static bool parse_binding(const json_t *object, bool cluster, struct binding *bi
     return true;
 }
 
-static const struct role *find_role(const struct kp_rbac *rbac, bool cluster, const char *ns,
-                                    const char *name)
+const struct role *kp_rbac_find_role(const struct kp_rbac *rbac, bool cluster, const char *ns,
+                                     const char *name)
 {
     const struct index_entry *entry =
         index_find(&rbac->role_index, cluster ? 'C' : 'R', cluster ? "" : ns, name);
@@ -905,7 +805,7 @@ static enum kp_result add_roles(struct kp_rbac *rbac, const json_t *list, bool c
             (*skipped)++;
             continue;
         }
-        if (find_role(rbac, cluster, role->namespace_, role->name) != NULL) {
+        if (kp_rbac_find_role(rbac, cluster, role->namespace_, role->name) != NULL) {
             kp_log_warn("rbac: skipping %s '%s%s%s': a second object of that name", kind,
                         role->namespace_, cluster ? "" : "/", role->name);
             role_wipe(role);
@@ -984,11 +884,12 @@ static enum kp_result add_bindings(struct kp_rbac *rbac, const json_t *list, boo
             continue;
         }
         if (strcmp(binding->role_kind, "ClusterRole") == 0) {
-            binding->role = find_role(rbac, true, "", binding->role_name);
+            binding->role = kp_rbac_find_role(rbac, true, "", binding->role_name);
         } else if (strcmp(binding->role_kind, "Role") == 0) {
             /* A ClusterRoleBinding to a Role looks in namespace "", where there are none. */
             binding->role =
-                cluster ? NULL : find_role(rbac, false, binding->namespace_, binding->role_name);
+                cluster ? NULL
+                        : kp_rbac_find_role(rbac, false, binding->namespace_, binding->role_name);
         }
         rbac->binding_count++;
         enum kp_result rc = index_binding(rbac, rbac->binding_count - 1, err);
@@ -1153,17 +1054,6 @@ static int compare_refs(const void *a, const void *b)
     return 0;
 }
 
-/* The resolution errors of one walk (missing roles). */
-struct resolution_errors {
-    const struct binding *items[ERRORS_MAX];
-    size_t count;
-    bool incomplete; /* out of memory: some bindings could not be visited */
-};
-
-/* Called for each rule that applies; return false to stop. */
-typedef bool (*rule_visitor)(void *context, const struct binding *binding,
-                             const struct subject *subject, const struct rule *rule);
-
 static void note_error(struct resolution_errors *errors, const struct binding *binding)
 {
     if (errors->count < ERRORS_MAX) {
@@ -1206,8 +1096,8 @@ static bool visit_index(const struct kp_rbac *rbac, const struct index *index, c
     return go_on;
 }
 
-static void visit_rules_for(const struct kp_rbac *rbac, const struct kp_user *user, const char *ns,
-                            rule_visitor visit, void *context, struct resolution_errors *errors)
+void kp_rbac_visit_rules_for(const struct kp_rbac *rbac, const struct kp_user *user, const char *ns,
+                             rule_visitor visit, void *context, struct resolution_errors *errors)
 {
     memset(errors, 0, sizeof(*errors));
     if (rbac == NULL || user == NULL) {
@@ -1221,52 +1111,52 @@ static void visit_rules_for(const struct kp_rbac *rbac, const struct kp_user *us
     }
 }
 
-static void describe_error(struct text *text, const struct binding *binding)
+void kp_rbac_describe_error(struct text *text, const struct binding *binding)
 {
     if (strcmp(binding->role_kind, "ClusterRole") == 0) {
-        text_puts(text, "clusterrole.rbac.authorization.k8s.io ");
+        kp_rbac_text_puts(text, "clusterrole.rbac.authorization.k8s.io ");
     } else if (strcmp(binding->role_kind, "Role") == 0) {
-        text_puts(text, "role.rbac.authorization.k8s.io ");
+        kp_rbac_text_puts(text, "role.rbac.authorization.k8s.io ");
     } else {
-        text_puts(text, "unsupported role reference kind: ");
-        text_quote(text, binding->role_kind);
+        kp_rbac_text_puts(text, "unsupported role reference kind: ");
+        kp_rbac_text_quote(text, binding->role_kind);
         return;
     }
-    text_quote(text, binding->role_name);
-    text_puts(text, " not found");
+    kp_rbac_text_quote(text, binding->role_name);
+    kp_rbac_text_puts(text, " not found");
 }
 
 /* utilerrors.NewAggregate(errors).Error(): one message as is; several deduplicated, joined by
  * ", " within brackets. */
-static void describe_errors(struct text *text, const struct resolution_errors *errors)
+void kp_rbac_describe_errors(struct text *text, const struct resolution_errors *errors)
 {
     struct text messages[ERRORS_MAX];
     size_t distinct = 0;
     for (size_t i = 0; i < errors->count; i++) {
         struct text message = {0};
-        describe_error(&message, errors->items[i]);
+        kp_rbac_describe_error(&message, errors->items[i]);
         bool seen = false;
         for (size_t j = 0; j < distinct && !seen; j++) {
-            seen = strcmp(text_value(&messages[j]), text_value(&message)) == 0;
+            seen = strcmp(kp_rbac_text_value(&messages[j]), kp_rbac_text_value(&message)) == 0;
         }
         if (seen) {
-            text_wipe(&message);
+            kp_rbac_text_wipe(&message);
         } else {
             messages[distinct++] = message;
         }
     }
     if (distinct > 1) {
-        text_puts(text, "[");
+        kp_rbac_text_puts(text, "[");
     }
     for (size_t j = 0; j < distinct; j++) {
         if (j > 0) {
-            text_puts(text, ", ");
+            kp_rbac_text_puts(text, ", ");
         }
-        text_puts(text, text_value(&messages[j]));
-        text_wipe(&messages[j]);
+        kp_rbac_text_puts(text, kp_rbac_text_value(&messages[j]));
+        kp_rbac_text_wipe(&messages[j]);
     }
     if (distinct > 1) {
-        text_puts(text, "]");
+        kp_rbac_text_puts(text, "]");
     }
 }
 
@@ -1274,34 +1164,34 @@ static void describe_errors(struct text *text, const struct resolution_errors *e
 static void describe_source(struct text *text, const struct binding *binding,
                             const struct subject *subject)
 {
-    text_puts(text, binding->cluster ? "ClusterRoleBinding " : "RoleBinding ");
+    kp_rbac_text_puts(text, binding->cluster ? "ClusterRoleBinding " : "RoleBinding ");
     if (binding->cluster) {
-        text_quote(text, binding->name);
+        kp_rbac_text_quote(text, binding->name);
     } else {
         struct text name = {0};
-        text_puts(&name, binding->name);
-        text_puts(&name, "/");
-        text_puts(&name, binding->namespace_);
-        text_quote(text, text_value(&name));
-        text_wipe(&name);
+        kp_rbac_text_puts(&name, binding->name);
+        kp_rbac_text_puts(&name, "/");
+        kp_rbac_text_puts(&name, binding->namespace_);
+        kp_rbac_text_quote(text, kp_rbac_text_value(&name));
+        kp_rbac_text_wipe(&name);
     }
-    text_puts(text, " of ");
-    text_puts(text, binding->role_kind);
-    text_puts(text, " ");
-    text_quote(text, binding->role_name);
-    text_puts(text, " to ");
-    text_puts(text, subject->kind);
-    text_puts(text, " ");
+    kp_rbac_text_puts(text, " of ");
+    kp_rbac_text_puts(text, binding->role_kind);
+    kp_rbac_text_puts(text, " ");
+    kp_rbac_text_quote(text, binding->role_name);
+    kp_rbac_text_puts(text, " to ");
+    kp_rbac_text_puts(text, subject->kind);
+    kp_rbac_text_puts(text, " ");
     if (strcmp(subject->kind, "ServiceAccount") == 0) {
         struct text name = {0};
-        text_puts(&name, subject->name);
-        text_puts(&name, "/");
-        text_puts(&name,
-                  subject->namespace_[0] != '\0' ? subject->namespace_ : binding->namespace_);
-        text_quote(text, text_value(&name));
-        text_wipe(&name);
+        kp_rbac_text_puts(&name, subject->name);
+        kp_rbac_text_puts(&name, "/");
+        kp_rbac_text_puts(&name, subject->namespace_[0] != '\0' ? subject->namespace_
+                                                                : binding->namespace_);
+        kp_rbac_text_quote(text, kp_rbac_text_value(&name));
+        kp_rbac_text_wipe(&name);
     } else {
-        text_quote(text, subject->name);
+        kp_rbac_text_quote(text, subject->name);
     }
 }
 
@@ -1327,7 +1217,7 @@ static bool authorize_visit(void *context, const struct binding *binding,
 
 static void copy_reason(struct kp_authz_decision *decision, const struct text *text)
 {
-    snprintf(decision->reason, sizeof(decision->reason), "%s", text_value(text));
+    snprintf(decision->reason, sizeof(decision->reason), "%s", kp_rbac_text_value(text));
 }
 
 void kp_rbac_authorize(const struct kp_rbac *rbac, const struct kp_authz_attrs *attrs,
@@ -1340,31 +1230,24 @@ void kp_rbac_authorize(const struct kp_rbac *rbac, const struct kp_authz_attrs *
     }
     struct authorize_context state = {.attrs = attrs};
     struct resolution_errors errors;
-    visit_rules_for(rbac, attrs->user, attrs->namespace_, authorize_visit, &state, &errors);
+    kp_rbac_visit_rules_for(rbac, attrs->user, attrs->namespace_, authorize_visit, &state, &errors);
     struct text text = {0};
     if (state.binding != NULL) {
         decision->verdict = KP_AUTHZ_ALLOW;
-        text_puts(&text, "RBAC: allowed by ");
+        kp_rbac_text_puts(&text, "RBAC: allowed by ");
         describe_source(&text, state.binding, state.subject);
     } else if (errors.count > 0) {
-        text_puts(&text, "RBAC: ");
-        describe_errors(&text, &errors);
+        kp_rbac_text_puts(&text, "RBAC: ");
+        kp_rbac_describe_errors(&text, &errors);
     }
     copy_reason(decision, &text);
-    text_wipe(&text);
+    kp_rbac_text_wipe(&text);
 }
 
 /* ---- rules for a user (RulesFor, SelfSubjectRulesReview) ---- */
 
-struct rule_list {
-    const struct rule **items;
-    size_t count;
-    size_t capacity;
-    bool failed;
-};
-
-static bool collect_visit(void *context, const struct binding *binding,
-                          const struct subject *subject, const struct rule *rule)
+bool kp_rbac_collect_visit(void *context, const struct binding *binding,
+                           const struct subject *subject, const struct rule *rule)
 {
     (void)binding;
     (void)subject;
@@ -1392,7 +1275,7 @@ json_t *kp_rbac_rules_for(const struct kp_rbac *rbac, const struct kp_user *user
 {
     struct rule_list rules = {0};
     struct resolution_errors errors;
-    visit_rules_for(rbac, user, ns, collect_visit, &rules, &errors);
+    kp_rbac_visit_rules_for(rbac, user, ns, kp_rbac_collect_visit, &rules, &errors);
     json_t *resource_rules = json_array();
     json_t *non_resource_rules = json_array();
     json_t *status = json_object();
@@ -1432,10 +1315,10 @@ json_t *kp_rbac_rules_for(const struct kp_rbac *rbac, const struct kp_user *user
     }
     if (ok && errors.count > 0) {
         struct text text = {0};
-        describe_errors(&text, &errors);
-        ok = !text.failed &&
-             json_object_set_new(status, "evaluationError", json_string(text_value(&text))) == 0;
-        text_wipe(&text);
+        kp_rbac_describe_errors(&text, &errors);
+        ok = !text.failed && json_object_set_new(status, "evaluationError",
+                                                 json_string(kp_rbac_text_value(&text))) == 0;
+        kp_rbac_text_wipe(&text);
     }
     json_decref(resource_rules);
     json_decref(non_resource_rules);
@@ -1444,378 +1327,4 @@ json_t *kp_rbac_rules_for(const struct kp_rbac *rbac, const struct kp_user *user
         return NULL;
     }
     return status;
-}
-
-/* ---- escalation checks ---- */
-
-/* One atomic servant rule (BreakdownRule): group/resource/verb[/name], or url/verb. */
-struct subrule {
-    const char *group;
-    const char *resource;
-    const char *verb;
-    const char *name;
-    const char *url;
-};
-
-struct subrule_list {
-    struct subrule *items;
-    size_t count;
-    size_t capacity;
-    bool failed;
-};
-
-static void subrule_add(struct subrule_list *list, struct subrule subrule)
-{
-    if (list->failed) {
-        return;
-    }
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity == 0 ? 16 : list->capacity * 2;
-        struct subrule *grown = realloc(list->items, capacity * sizeof(*grown));
-        if (grown == NULL) {
-            list->failed = true;
-            return;
-        }
-        list->items = grown;
-        list->capacity = capacity;
-    }
-    list->items[list->count++] = subrule;
-}
-
-/* ruleCovers for one atomic subrule. */
-static bool rule_covers(const struct rule *owner, const struct subrule *sub)
-{
-    if (!list_has(owner->verbs, "*") && !list_has(owner->verbs, sub->verb)) {
-        return false;
-    }
-    if (sub->group != NULL && !list_has(owner->api_groups, "*") &&
-        !list_has(owner->api_groups, sub->group)) {
-        return false;
-    }
-    if (sub->resource != NULL && !list_has(owner->resources, "*") &&
-        !list_has(owner->resources, sub->resource)) {
-        /* resourceCoversAll: "*\/<subresource>" covers "<any>/<subresource>". */
-        const char *slash = strchr(sub->resource, '/');
-        if (slash == NULL) {
-            return false;
-        }
-        bool covered = false;
-        size_t count = list_size(owner->resources);
-        for (size_t i = 0; i < count && !covered; i++) {
-            const char *item = list_item(owner->resources, i);
-            covered = item[0] == '*' && item[1] == '/' && strcmp(item + 2, slash + 1) == 0;
-        }
-        if (!covered) {
-            return false;
-        }
-    }
-    if (sub->url != NULL) {
-        bool covered = false;
-        size_t count = list_size(owner->urls);
-        for (size_t i = 0; i < count && !covered; i++) {
-            covered = url_covers(list_item(owner->urls, i), sub->url);
-        }
-        if (!covered) {
-            return false;
-        }
-    }
-    size_t owner_names = list_size(owner->resource_names);
-    if (sub->name == NULL) {
-        return owner_names == 0;
-    }
-    return owner_names == 0 || list_has(owner->resource_names, sub->name);
-}
-
-static bool covered_by(const struct rule_list *owner, const struct subrule *sub)
-{
-    for (size_t i = 0; i < owner->count; i++) {
-        if (rule_covers(owner->items[i], sub)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Covers: the atomic parts of servant rules that no owner rule covers, in order. */
-static void uncovered_subrules(const struct rule_list *owner, const struct rule *const *servant,
-                               size_t servant_count, struct subrule_list *missing)
-{
-    for (size_t s = 0; s < servant_count; s++) {
-        const struct rule *rule = servant[s];
-        size_t groups = list_size(rule->api_groups);
-        size_t resources = list_size(rule->resources);
-        size_t verbs = list_size(rule->verbs);
-        size_t names = list_size(rule->resource_names);
-        for (size_t g = 0; g < groups; g++) {
-            for (size_t r = 0; r < resources; r++) {
-                for (size_t v = 0; v < verbs; v++) {
-                    for (size_t n = 0; n < (names > 0 ? names : 1); n++) {
-                        struct subrule sub = {
-                            .group = list_item(rule->api_groups, g),
-                            .resource = list_item(rule->resources, r),
-                            .verb = list_item(rule->verbs, v),
-                            .name = names > 0 ? list_item(rule->resource_names, n) : NULL,
-                        };
-                        if (!covered_by(owner, &sub)) {
-                            subrule_add(missing, sub);
-                        }
-                    }
-                }
-            }
-        }
-        size_t urls = list_size(rule->urls);
-        for (size_t u = 0; u < urls; u++) {
-            for (size_t v = 0; v < verbs; v++) {
-                struct subrule sub = {.url = list_item(rule->urls, u),
-                                      .verb = list_item(rule->verbs, v)};
-                if (!covered_by(owner, &sub)) {
-                    subrule_add(missing, sub);
-                }
-            }
-        }
-    }
-}
-
-static bool same_simple_resource(const struct subrule *a, const struct subrule *b)
-{
-    if (a->url != NULL || b->url != NULL) {
-        return false;
-    }
-    if ((a->name == NULL) != (b->name == NULL)) {
-        return false;
-    }
-    return strcmp(a->group, b->group) == 0 && strcmp(a->resource, b->resource) == 0 &&
-           (a->name == NULL || strcmp(a->name, b->name) == 0);
-}
-
-/* CompactRules then CompactString for each missing rule: the missing subrules of one
- * group/resource/name differ only in verb and become one line. Lines go into *lines. */
-static enum kp_result describe_missing(const struct subrule_list *missing, struct kp_strlist *lines,
-                                       struct kp_error *err)
-{
-    bool *done = calloc(missing->count > 0 ? missing->count : 1, sizeof(*done));
-    const char **verbs = calloc(missing->count > 0 ? missing->count : 1, sizeof(*verbs));
-    enum kp_result rc = KP_OK;
-    if (done == NULL || verbs == NULL) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory describing missing RBAC rules");
-    }
-    for (size_t i = 0; rc == KP_OK && i < missing->count; i++) {
-        if (done[i]) {
-            continue;
-        }
-        const struct subrule *sub = &missing->items[i];
-        size_t verb_count = 0;
-        verbs[verb_count++] = sub->verb;
-        for (size_t j = i + 1; sub->url == NULL && j < missing->count; j++) {
-            if (!done[j] && same_simple_resource(sub, &missing->items[j])) {
-                done[j] = true;
-                verbs[verb_count++] = missing->items[j].verb;
-            }
-        }
-        struct text line = {0};
-        text_puts(&line, "{");
-        if (sub->url == NULL) {
-            text_puts(&line, "APIGroups:");
-            text_quote_strings(&line, &sub->group, 1);
-            text_puts(&line, ", Resources:");
-            text_quote_strings(&line, &sub->resource, 1);
-            if (sub->name != NULL) {
-                text_puts(&line, ", ResourceNames:");
-                text_quote_strings(&line, &sub->name, 1);
-            }
-        } else {
-            text_puts(&line, "NonResourceURLs:");
-            text_quote_strings(&line, &sub->url, 1);
-        }
-        text_puts(&line, ", Verbs:");
-        text_quote_strings(&line, verbs, verb_count);
-        text_puts(&line, "}");
-        rc = line.failed ? kp_error_set(err, KP_ERR_IO, "out of memory describing RBAC rules")
-                         : kp_strlist_add(lines, text_value(&line), err);
-        text_wipe(&line);
-    }
-    free(done);
-    free(verbs);
-    /* sets.NewString(...).List(): sorted, unique. */
-    kp_strlist_sort_unique(lines);
-    return rc;
-}
-
-/* ConfirmNoEscalation: may user grant these rules in ns? */
-static enum kp_result confirm_no_escalation(const struct kp_rbac *rbac, const struct kp_user *user,
-                                            const char *ns, const struct rule *const *servant,
-                                            size_t servant_count, struct kp_error *err)
-{
-    struct rule_list owner = {0};
-    struct resolution_errors errors;
-    visit_rules_for(rbac, user, ns, collect_visit, &owner, &errors);
-    struct subrule_list missing = {0};
-    struct kp_strlist lines = {0};
-    struct text text = {0};
-    enum kp_result rc = KP_OK;
-    if (owner.failed || errors.incomplete) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory resolving the rules of user '%s'",
-                          str_or_empty(user->name));
-        goto cleanup;
-    }
-    uncovered_subrules(&owner, servant, servant_count, &missing);
-    if (missing.failed) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory comparing RBAC rules");
-        goto cleanup;
-    }
-    if (missing.count == 0) {
-        goto cleanup;
-    }
-    rc = describe_missing(&missing, &lines, err);
-    if (rc != KP_OK) {
-        goto cleanup;
-    }
-    text_puts(&text, "user ");
-    text_quote(&text, str_or_empty(user->name));
-    text_puts(&text, " (groups=");
-    text_quote_strings(&text, (const char *const *)user->groups.items, user->groups.count);
-    text_puts(&text, ") is attempting to grant RBAC permissions not currently held:\n");
-    for (size_t i = 0; i < lines.count; i++) {
-        if (i > 0) {
-            text_puts(&text, "\n");
-        }
-        text_puts(&text, lines.items[i]);
-    }
-    if (errors.count > 0) {
-        /* fmt's %v of a []error holding the aggregate. */
-        text_puts(&text, "; resolution errors: [");
-        describe_errors(&text, &errors);
-        text_puts(&text, "]");
-    }
-    rc = kp_error_set(err, KP_ERR_FORBIDDEN, "%s", text_value(&text));
-cleanup:
-    text_wipe(&text);
-    kp_strlist_wipe(&lines);
-    free(missing.items);
-    free(owner.items);
-    return rc;
-}
-
-/* EscalationAllowed: system:masters is how the API server's own loopback client is
- * recognised, so its members may grant anything. */
-static bool escalation_allowed(const struct kp_user *user)
-{
-    return kp_user_in_group(user, KP_GROUP_MASTERS);
-}
-
-static bool rbac_allows(const struct kp_rbac *rbac, const struct kp_authz_attrs *attrs)
-{
-    struct kp_authz_decision decision;
-    kp_rbac_authorize(rbac, attrs, &decision);
-    return decision.verdict == KP_AUTHZ_ALLOW;
-}
-
-enum kp_result kp_rbac_check_role_update(const struct kp_rbac *rbac, const struct kp_user *user,
-                                         const char *ns, const char *name, const json_t *rules,
-                                         struct kp_error *err)
-{
-    if (user == NULL) {
-        return kp_error_set(err, KP_ERR_FORBIDDEN, "no user to check RBAC escalation for");
-    }
-    if (rules != NULL && !json_is_array(rules)) {
-        return kp_error_set(err, KP_ERR_INVALID, "rules: expected an array of PolicyRule");
-    }
-    if (escalation_allowed(user)) {
-        return KP_OK;
-    }
-    /* RoleEscalationAuthorized: the "escalate" verb on roles or clusterroles. */
-    struct kp_authz_attrs attrs = {
-        .user = user,
-        .resource_request = true,
-        .verb = "escalate",
-        .api_group = RBAC_GROUP,
-        .api_version = "*",
-        .resource = ns != NULL && ns[0] != '\0' ? "roles" : "clusterroles",
-        .subresource = "",
-        .namespace_ = str_or_empty(ns),
-        .name = str_or_empty(name),
-        .path = "",
-    };
-    if (rbac_allows(rbac, &attrs)) {
-        return KP_OK;
-    }
-    size_t count = rules != NULL ? json_array_size(rules) : 0;
-    struct rule *compiled = calloc(count > 0 ? count : 1, sizeof(*compiled));
-    const struct rule **servant = calloc(count > 0 ? count : 1, sizeof(*servant));
-    enum kp_result rc = KP_OK;
-    if (compiled == NULL || servant == NULL) {
-        rc = kp_error_set(err, KP_ERR_IO, "out of memory checking RBAC escalation");
-    }
-    for (size_t i = 0; rc == KP_OK && i < count; i++) {
-        if (!compile_rule(json_array_get(rules, i), &compiled[i])) {
-            rc = kp_error_set(err, KP_ERR_INVALID,
-                              "rules[%zu]: expected an object whose members are string arrays", i);
-        }
-        servant[i] = &compiled[i];
-    }
-    if (rc == KP_OK) {
-        rc = confirm_no_escalation(rbac, user, str_or_empty(ns), servant, count, err);
-    }
-    free(compiled);
-    free(servant);
-    return rc;
-}
-
-enum kp_result kp_rbac_check_role_write(const struct kp_rbac *rbac, const struct kp_user *user,
-                                        const char *ns, const json_t *rules, struct kp_error *err)
-{
-    return kp_rbac_check_role_update(rbac, user, ns, "", rules, err);
-}
-
-enum kp_result kp_rbac_check_binding_write(const struct kp_rbac *rbac, const struct kp_user *user,
-                                           const char *ns, const json_t *role_ref,
-                                           struct kp_error *err)
-{
-    if (user == NULL) {
-        return kp_error_set(err, KP_ERR_FORBIDDEN, "no user to check RBAC escalation for");
-    }
-    const char *kind = object_string(role_ref, "kind");
-    const char *name = object_string(role_ref, "name");
-    const char *group = object_string(role_ref, "apiGroup");
-    if (kind == NULL || name == NULL) {
-        return kp_error_set(err, KP_ERR_INVALID, "roleRef: kind and name are required");
-    }
-    if (escalation_allowed(user)) {
-        return KP_OK;
-    }
-    ns = str_or_empty(ns);
-    /* BindingAuthorized: "bind" on the referenced role, in the binding's namespace (or
-     * cluster-wide for a ClusterRoleBinding). */
-    bool known_kind = strcmp(kind, "ClusterRole") == 0 || strcmp(kind, "Role") == 0;
-    struct kp_authz_attrs attrs = {
-        .user = user,
-        .resource_request = true,
-        .verb = "bind",
-        .api_group = str_or_empty(group),
-        .api_version = "",
-        .resource = strcmp(kind, "ClusterRole") == 0 ? "clusterroles" : "roles",
-        .subresource = "",
-        .namespace_ = ns,
-        .name = name,
-        .path = "",
-    };
-    if (known_kind && rbac_allows(rbac, &attrs)) {
-        return KP_OK;
-    }
-    /* GetRoleReferenceRules */
-    const struct role *role = NULL;
-    if (rbac != NULL && strcmp(kind, "ClusterRole") == 0) {
-        role = find_role(rbac, true, "", name);
-    } else if (rbac != NULL && strcmp(kind, "Role") == 0 && ns[0] != '\0') {
-        role = find_role(rbac, false, ns, name);
-    }
-    if (role == NULL) {
-        struct binding missing = {.role_kind = kind, .role_name = name};
-        struct text text = {0};
-        describe_error(&text, &missing);
-        enum kp_result rc = kp_error_set(err, KP_ERR_FORBIDDEN, "%s", text_value(&text));
-        text_wipe(&text);
-        return rc;
-    }
-    return confirm_no_escalation(rbac, user, ns, role->rules, role->rule_count, err);
 }
