@@ -1,15 +1,19 @@
 /*
- * auth/rbac_internal.h - what the RBAC authorizer (rbac.c: the snapshot, rule matching, the rule
- * resolver) and the privilege-escalation checks (rbac_escalation.c) share: the compiled rules,
- * roles and bindings, the message builder, and the walk over the rules that apply to a user.
- * Private to those two files; everything here reads a snapshot, which is read-only once built.
+ * auth/rbac_internal.h - what the RBAC authorizer (rbac.c: rule matching, the rule resolver,
+ * the authorizer, rules-for), the snapshot builder (rbac_snapshot.c: parsing, the subject
+ * index, aggregation, reference counting) and the privilege-escalation checks
+ * (rbac_escalation.c) share: the compiled rules, roles and bindings, the snapshot and its
+ * index, the message builder, and the walk over the rules that apply to a user. Private to
+ * those three files. A snapshot is read-only once kp_rbac_build has returned it.
  */
 #ifndef KP_AUTH_RBAC_INTERNAL_H
 #define KP_AUTH_RBAC_INTERNAL_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/rbac.h"
 
@@ -63,6 +67,56 @@ struct binding {
     const struct role *role; /* NULL: missing (or an unsupported roleRef kind) */
 };
 
+/* ---- the snapshot (rbac_snapshot.c builds it; see its notes) ---- */
+
+struct ref {
+    size_t item;    /* binding or role index */
+    size_t subject; /* subject index within the binding */
+};
+
+struct index_entry {
+    bool used;
+    uint64_t hash;
+    char kind;
+    const char *ns;
+    const char *name;
+    struct ref *refs; /* owned */
+    size_t count;
+    size_t capacity;
+};
+
+/* Open addressing, linear probing, at most half full. Built once, then read-only. */
+struct index {
+    struct index_entry *slots;
+    size_t capacity; /* a power of two, or 0 */
+    size_t used;
+};
+
+struct kp_rbac {
+    atomic_size_t refs;
+    json_t *copies[4]; /* owned deep copies of the inputs */
+    struct role *cluster_roles;
+    size_t cluster_role_count;
+    struct role *roles;
+    size_t role_count;
+    struct binding *bindings; /* ClusterRoleBindings first, then RoleBindings */
+    size_t binding_count;
+    struct index role_index;    /* 'C' (ns "") and 'R' (ns) -> role index */
+    struct index cluster_index; /* subjects of ClusterRoleBindings */
+    struct index local_index;   /* subjects of RoleBindings, by the binding's namespace */
+    struct kp_strlist owned;    /* composed service-account user names */
+};
+
+/* The entry for (kind, ns, name) in index (kind 'U' user, 'G' group, 'C' ClusterRole, 'R' Role),
+ * borrowed from it; NULL when there is none. */
+const struct index_entry *kp_rbac_index_find(const struct index *index, char kind, const char *ns,
+                                             const char *name);
+
+/* The Role (cluster false: in ns) or ClusterRole (cluster true) of that name in the snapshot,
+ * borrowed from it; NULL when there is none. */
+const struct role *kp_rbac_find_role(const struct kp_rbac *rbac, bool cluster, const char *ns,
+                                     const char *name);
+
 /* ---- small helpers ---- */
 
 static inline const char *str_or_empty(const char *text)
@@ -92,11 +146,6 @@ bool kp_rbac_compile_rule(const json_t *object, struct rule *rule);
 
 /* One nonResourceURLs pattern against a path: exact, "*", or a prefix ending in '*'. */
 bool kp_rbac_url_covers(const char *pattern, const char *path);
-
-/* The Role (cluster false: in ns) or ClusterRole (cluster true) of that name in the snapshot,
- * borrowed from it; NULL when there is none. */
-const struct role *kp_rbac_find_role(const struct kp_rbac *rbac, bool cluster, const char *ns,
-                                     const char *name);
 
 /* ---- text building (messages) ---- */
 
