@@ -1,8 +1,9 @@
 /*
- * net/http_internal.h - private to net/http.c and net/stream.c: the server's types and the
- * functions the two files call in each other. http.c is the server, its connections and their
- * requests; stream.c the chunked responses (kp_http_stream_*) that watches use, which run
- * partly on other threads. The rules are in the two files' comments.
+ * net/http_internal.h - private to net/http.c, net/request.c and net/stream.c: the server's
+ * types and the functions the files call in each other. http.c is the server, its workers and
+ * connections; request.c a request as the handler sees it and its response; stream.c the
+ * chunked responses (kp_http_stream_*) that watches use, which run partly on other threads.
+ * The rules are in the files' comments.
  */
 #ifndef KP_NET_HTTP_INTERNAL_H
 #define KP_NET_HTTP_INTERNAL_H
@@ -148,7 +149,11 @@ struct kp_http_server {
     struct timeval write_tv;
 };
 
-/* ---- http.c, for stream.c ---- */
+/* Output up to one TLS record is made contiguous (http.c, coalesce_output), and a complete
+ * response up to it is written at once (request.c, write_now). */
+#define COALESCE_MAX_BYTES 16384
+
+/* ---- http.c, for stream.c and request.c ---- */
 
 const char *http_status_reason(int status);
 void http_conn_set_timeouts(struct conn *conn, const struct timeval *read_tv);
@@ -161,6 +166,16 @@ void http_request_free(struct kp_http_request *request);
 void http_remove_framing_headers(struct evkeyvalq *headers, bool content_type_given);
 /* The connection state hanging off one of our SSLs; NULL for any other SSL. */
 struct conn *http_conn_of(const SSL *ssl);
+
+/* ---- request.c, for http.c (worker thread) ---- */
+
+/* Builds the handler's view of req on conn; on failure answers the request itself and returns
+ * NULL. */
+struct kp_http_request *http_request_new(struct evhttp_request *req, struct conn *conn);
+/* Message framing evhttp accepted but kpki will not guess at (request.c). */
+bool http_framing_ok(struct evhttp_request *req);
+/* A text/plain answer the server gives itself, closing the connection when close. */
+void http_send_plain(struct evhttp_request *req, int status, const char *text, bool close);
 
 /* ---- stream.c, for http.c (worker thread) ---- */
 
