@@ -295,8 +295,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
  * own (two records, two system calls for every small response). The copy is small; a big body
  * or a stream's backlog is left alone. evbuffer_pullup changes no length, so it runs no
  * callback. */
-static void coalesce_output(struct evbuffer *buffer, const struct evbuffer_cb_info *info,
-                            void *arg)
+static void coalesce_output(struct evbuffer *buffer, const struct evbuffer_cb_info *info, void *arg)
 {
     (void)arg;
     if (info->n_added > 0 && evbuffer_get_length(buffer) <= COALESCE_MAX_BYTES &&
@@ -451,7 +450,7 @@ static void conn_free(struct conn *conn)
     if (!conn->handshake_done && !conn->rejected) {
         /* No error and no alert: the client went away (or timed out) mid-handshake. */
         count_handshake_failure(server, conn->tls_reason[0] != '\0' ? conn->tls_reason
-                                                                     : "closed before completion");
+                                                                    : "closed before completion");
     }
     if (!conn->handshake_done && !conn->rejected && kp_log_get_level() >= KP_LOG_DEBUG) {
         kp_log_debug("http: TLS handshake from %s did not complete%s%s",

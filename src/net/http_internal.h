@@ -48,7 +48,7 @@ struct conn {
     enum conn_state state;
     bool rejected; /* over max_connections: dropped before the handshake */
     bool handshake_done;
-    STACK_OF(X509) *peer_chain;         /* owned, leaf first; NULL when none */
+    STACK_OF(X509) * peer_chain;         /* owned, leaf first; NULL when none */
     struct kp_http_stream *stream;       /* the stream answering the current request, if any */
     bufferevent_data_cb evhttp_write_cb; /* evhttp's own, behind guarded_write_cb */
     char tls_error[160];                 /* why the handshake failed (debug log) */
@@ -92,8 +92,8 @@ struct kp_http_stream {
     bool closed;   /* no more sends: client gone, server stopping, or overflow */
     bool overflow; /* closed because the client read too slowly: drop it */
     bool on_close_called;
-    bool on_close_running;   /* on_close is executing (outside the mutex), */
-    pthread_t on_close_thread; /* on this thread */
+    bool on_close_running;        /* on_close is executing (outside the mutex), */
+    pthread_t on_close_thread;    /* on this thread */
     pthread_cond_t on_close_done; /* signalled when it returns */
     void (*on_close)(void *context);
     void *on_close_context;

@@ -209,7 +209,7 @@ struct kp_http_request *http_request_new(struct evhttp_request *req, struct conn
     }
     if (!http_framing_ok(req)) {
         http_send_plain(req, 400, "invalid message framing (Transfer-Encoding / Content-Length)\n",
-                   true);
+                        true);
         goto fail;
     }
     /* evhttp has checked the size against max_body_bytes. */
@@ -228,7 +228,6 @@ fail:
     http_request_free(request);
     return NULL;
 }
-
 
 /* ------------------------------------------------------------------ request accessors */
 
@@ -301,7 +300,7 @@ const char *kp_http_body(struct kp_http_request *request, size_t *len)
     return request->body;
 }
 
-STACK_OF(X509) *kp_http_peer_chain(struct kp_http_request *request)
+STACK_OF(X509) * kp_http_peer_chain(struct kp_http_request *request)
 {
     return request->conn->peer_chain;
 }

@@ -75,7 +75,6 @@ static void guard_write_cb(struct conn *conn)
     }
 }
 
-
 /* ------------------------------------------------------------------ streams (worker side) */
 
 static void stream_free(struct kp_http_stream *stream)
