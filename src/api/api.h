@@ -394,8 +394,8 @@ KP_MUST_CHECK enum kp_result kp_registry_list_all(struct kp_api *api,
                                                   struct kp_error *err);
 /* The lookup function handed to auth (resource plural of the core or RBAC groups). */
 json_t *kp_registry_lookup(void *api, const char *resource, const char *ns, const char *name);
-/* The same through api->objcache, for the authenticators, which only read what they get: the
- * object may be shared with other requests and must not be modified. */
+/* The same through api->objcache (secrets excepted), for the authenticators, which only read
+ * what they get: the object may be shared with other requests and must not be modified. */
 json_t *kp_registry_lookup_cached(void *api, const char *resource, const char *ns,
                                   const char *name);
 

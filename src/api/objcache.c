@@ -80,7 +80,12 @@ void kp_objcache_fill(struct kp_objcache *cache, const char *key, json_t *object
 void kp_objcache_changed(struct kp_objcache *cache, const char *key, int64_t revision)
 {
     pthread_mutex_lock(&cache->lock);
-    (void)json_object_del(cache->map, key);
+    /* Revisions are dense (one per write): a gap is a write whose event never came here, and
+     * whatever it changed may be cached. Start again rather than trust any entry. */
+    if (revision > cache->seen + 1)
+        (void)json_object_clear(cache->map);
+    else
+        (void)json_object_del(cache->map, key);
     if (revision > cache->seen)
         cache->seen = revision;
     pthread_mutex_unlock(&cache->lock);

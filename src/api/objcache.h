@@ -4,13 +4,15 @@
  * not read SQLite and parse JSON for each lookup.
  *
  * Coherence: strict, not eventual. kube-apiserver reads these through informer caches, which
- * lag the store; this cache is never behind it. The store delivers every write's events on the
- * writing thread before the write returns (store/store.h), and the server's internal watch
- * passes each one to kp_objcache_changed, which forgets the key and records the revision. A
- * cached object is only served while the store's revision equals the last revision seen (no
- * write in flight), and a miss is only filled if no event arrived between the revision read
- * before the store read and the fill. So every object served is the one a store read would
- * return at that moment.
+ * lag the store; this cache never serves an object older than a write that has returned. The
+ * store delivers every write's events on the writing thread before the write returns
+ * (store/store.h), and the server's internal watch passes each one to kp_objcache_changed,
+ * which forgets the key and records the revision. A cached object is only served while the
+ * store's revision equals the last revision seen, and a miss is only filled if no event
+ * arrived between the revision read before the store read and the fill. The one window left is
+ * a write in progress, between its commit and its event: a lookup then may still see the
+ * object as it was, as it could had it run a moment earlier. An event whose revision skips one
+ * (a write that never reached the watch) empties the cache.
  *
  * Threads: every function is safe from any thread (one mutex). Objects are shared: a cached
  * object is handed out as a new reference to the same json_t, so callers must not modify it
@@ -49,7 +51,8 @@ int64_t kp_objcache_fill_begin(struct kp_objcache *cache, int64_t store_revision
  * unless an event arrived since then, token is -1 or the cache is full. */
 void kp_objcache_fill(struct kp_objcache *cache, const char *key, json_t *object, int64_t token);
 
-/* The store wrote key at revision (an event of the internal watch): forgets the key. */
+/* The store wrote key at revision (an event of the internal watch): forgets the key, or
+ * everything when revision is past the one after the last seen. */
 void kp_objcache_changed(struct kp_objcache *cache, const char *key, int64_t revision);
 
 /* Hits and misses so far (gets that found nothing or could not be trusted). */

@@ -141,7 +141,10 @@ json_t *kp_registry_lookup_cached(void *context, const char *resource_name, cons
 {
     struct kp_api *api = context;
     const struct kp_resource *resource = kp_resource_find("", "v1", resource_name);
-    if (!api->objcache || !resource || !resource->storage || !name || !*name)
+    /* Secrets are never kept: their data (token secrets) would outlive the request in memory
+     * that is not wiped, where the store wipes every value it reads. */
+    if (!api->objcache || !resource || !resource->storage || !name || !*name ||
+        strcmp(resource_name, "secrets") == 0)
         return kp_registry_lookup(context, resource_name, ns, name);
     char key[KP_STORE_KEY_MAX];
     kp_object_key(resource, ns ? ns : "", name, key, sizeof(key));

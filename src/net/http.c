@@ -105,9 +105,11 @@ struct conn *http_conn_of(const SSL *ssl)
 /* OpenSSL calls this for every SSL it frees (ours and everyone else's, with ptr NULL), before
  * it looks at how the connection ended. libevent frees the SSL without a close_notify of ours,
  * which OpenSSL takes for an unclean end and drops the session from the cache: a connection
- * whose handshake completed without a TLS error is marked shut down, so its session stays
- * resumable (when resumption is on at all, kp_tls_server_ctx_set_resumption). A fatal alert,
- * sent or received, has already dropped the session. */
+ * whose handshake completed and that saw no TLS error is marked shut down, however it ended
+ * (closed, reset, timed out, refused by the authenticator), so its session stays resumable
+ * (when resumption is on at all, kp_tls_server_ctx_set_resumption). A fatal alert, sent or
+ * received, has already dropped the session. A resumed connection has no memo yet, so its
+ * chain is verified against the current trust on its first request. */
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp)
 {

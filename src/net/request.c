@@ -405,8 +405,13 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
     }
     request->status = status;
     struct conn *conn = request->conn;
+    /* Only onto an empty output: bytes still there (a "100 Continue" the socket did not take)
+     * may be a write bufferevent_openssl has begun and will retry with its own length, which
+     * OpenSSL refuses once a longer write of ours has gone through part of it. */
+    bool nothing_pending = evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0;
     evhttp_send_reply(req, status, http_status_reason(status), NULL);
-    write_now(conn);
+    if (nothing_pending)
+        write_now(conn);
 }
 
 int kp_http_response_status(const struct kp_http_request *request)

@@ -1,7 +1,7 @@
 /*
  * api/objcache: hits and misses; nothing served or kept while the store is ahead of the events
  * seen; an event between the read and the fill keeps the read out; a write forgets its key and
- * no other; the entry cap; shared references that outlive their entry; several threads at once
+ * no other; a skipped revision forgets everything; the entry cap; shared references that outlive their entry; several threads at once
  * (run under ASan and UBSan).
  */
 #include "testutil.h"
@@ -90,6 +90,27 @@ static void test_write_forgets_its_key_only(void **state)
     kp_objcache_changed(cache, "/zzz", 1);
     got = kp_objcache_get(cache, "/b", 2);
     assert_ptr_equal(got, b);
+    json_decref(got);
+    json_decref(a);
+    json_decref(b);
+    kp_objcache_free(cache);
+}
+
+/* A revision skipped (a write whose event never came) empties the cache: what that write
+ * changed may be in it. */
+static void test_gap_empties(void **state)
+{
+    (void)state;
+    struct kp_objcache *cache = kp_objcache_new(16, 1);
+    json_t *a = object_named("a"), *b = object_named("b");
+    json_decref(read_through(cache, "/a", a, 1));
+    json_decref(read_through(cache, "/b", b, 1));
+    kp_objcache_changed(cache, "/c", 3); /* revision 2 never arrived */
+    assert_null(kp_objcache_get(cache, "/a", 3));
+    assert_null(kp_objcache_get(cache, "/b", 3));
+    json_decref(read_through(cache, "/a", a, 3)); /* and it fills again */
+    json_t *got = kp_objcache_get(cache, "/a", 3);
+    assert_ptr_equal(got, a);
     json_decref(got);
     json_decref(a);
     json_decref(b);
@@ -201,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_store_ahead_serves_and_keeps_nothing),
         cmocka_unit_test(test_write_forgets_its_key_only),
         cmocka_unit_test(test_event_between_read_and_fill),
+        cmocka_unit_test(test_gap_empties),
         cmocka_unit_test(test_cap_and_references),
         cmocka_unit_test(test_threads),
     };
