@@ -425,6 +425,27 @@ static void reader_release(struct sqlite_store *store, struct conn *conn)
 
 /* ---- reads ---- */
 
+/* Runs statement `which` (a key and a revision as its parameters) to its first row: *stmt is
+ * the statement to read and give back with stmt_done (NULL when it could not be had), *code
+ * sqlite3_step's answer when rc is KP_OK. */
+static enum kp_result step_key_at(const struct sqlite_store *store, struct conn *conn,
+                                  enum stmt_id which, const char *key, int64_t revision,
+                                  sqlite3_stmt **stmt, int *code, struct kp_error *err)
+{
+    *stmt = NULL;
+    *code = SQLITE_OK;
+    enum kp_result rc = stmt_get(store, conn, which, stmt, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    if (bind_text(*stmt, 1, key) != SQLITE_OK ||
+        sqlite3_bind_int64(*stmt, 2, revision) != SQLITE_OK) {
+        return db_fail(store, conn->db, SQLITE_ERROR, err, "cannot bind a key");
+    }
+    *code = sqlite3_step(*stmt);
+    return KP_OK;
+}
+
 /* The version of key at revision (INT64_MAX: the newest). *live false when there is none or it
  * is a deletion; kv filled only when live. */
 static enum kp_result version_at(const struct sqlite_store *store, struct conn *conn,
@@ -433,15 +454,8 @@ static enum kp_result version_at(const struct sqlite_store *store, struct conn *
 {
     *live = false;
     sqlite3_stmt *stmt = NULL;
-    enum kp_result rc = stmt_get(store, conn, ST_VERSION_AT, &stmt, err);
-    if (rc != KP_OK) {
-        return rc;
-    }
-    if (bind_text(stmt, 1, key) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 2, revision) != SQLITE_OK) {
-        rc = db_fail(store, conn->db, SQLITE_ERROR, err, "cannot bind a key");
-    }
-    int code = rc == KP_OK ? sqlite3_step(stmt) : SQLITE_OK;
+    int code = SQLITE_OK;
+    enum kp_result rc = step_key_at(store, conn, ST_VERSION_AT, key, revision, &stmt, &code, err);
     if (rc == KP_OK && code == SQLITE_ROW) {
         const char *value = NULL;
         size_t value_len = 0;
@@ -468,15 +482,8 @@ static enum kp_result head_of(const struct sqlite_store *store, struct conn *con
     *create_revision = 0;
     *mod_revision = 0;
     sqlite3_stmt *stmt = NULL;
-    enum kp_result rc = stmt_get(store, conn, ST_HEAD_AT, &stmt, err);
-    if (rc != KP_OK) {
-        return rc;
-    }
-    if (bind_text(stmt, 1, key) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 2, revision) != SQLITE_OK) {
-        rc = db_fail(store, conn->db, SQLITE_ERROR, err, "cannot bind a key");
-    }
-    int code = rc == KP_OK ? sqlite3_step(stmt) : SQLITE_OK;
+    int code = SQLITE_OK;
+    enum kp_result rc = step_key_at(store, conn, ST_HEAD_AT, key, revision, &stmt, &code, err);
     if (rc == KP_OK && code == SQLITE_ROW) {
         *create_revision = sqlite3_column_int64(stmt, 0);
         *mod_revision = sqlite3_column_int64(stmt, 1);
