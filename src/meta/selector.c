@@ -2,8 +2,8 @@
  * Label and field selectors (see selector.h), after k8s.io/apimachinery:
  * pkg/labels/selector.go (Lexer, Parser, NewRequirement, Requirement.Matches/String),
  * pkg/util/validation/validation.go (IsQualifiedName, IsValidLabelValue),
- * pkg/fields/selector.go (splitTerms, splitTerm, UnescapeValue, EscapeValue) and
- * pkg/apis/meta/v1/helpers.go (LabelSelectorAsSelector).
+ * pkg/fields/selector.go (splitTerms, splitTerm, UnescapeValue, EscapeValue). A
+ * metav1.LabelSelector object is turned into a selector in label_selector.c.
  *
  * Implementation notes.
  * - Before any parsing, the text is checked as a whole: at most KP_SELECTOR_TEXT_MAX bytes,
@@ -23,6 +23,7 @@
  *   it and never re-validate.
  */
 #include "meta/selector.h"
+#include "meta/selector_internal.h"
 
 #include "core/addr.h"
 
@@ -37,14 +38,9 @@
 /* A key's prefix is a DNS-1123 subdomain (validation.go: DNS1123SubdomainMaxLength). */
 #define PREFIX_MAX_LEN 253
 
-/* Error messages quote at most this many bytes of the input (selector.h promises 64). */
-#define QUOTE_MAX 64
-/* Every quoted byte may become "\xNN" (4 bytes), then "..." and the NUL. */
-#define QUOTED_SIZE (QUOTE_MAX * 4 + 4)
-
 /* Writes the first len bytes of text into out for an error message: printable ASCII as is, any
  * other byte as \xNN, at most QUOTE_MAX input bytes with "..." when cut. Returns out. */
-static const char *quote(char out[QUOTED_SIZE], const char *text, size_t len)
+const char *kp_selector_quote(char out[QUOTED_SIZE], const char *text, size_t len)
 {
     size_t used = 0;
     size_t shown = len > QUOTE_MAX ? QUOTE_MAX : len;
@@ -201,9 +197,9 @@ static enum kp_result check_text(const char *text, const char *kind, bool allow_
 
 /* Appends a requirement, taking ownership of key and values (which are left empty) whether it
  * succeeds or not. */
-static enum kp_result add_requirement(struct kp_selector *selector, size_t *capacity, char *key,
-                                      enum kp_selector_op op, struct kp_strlist *values,
-                                      struct kp_error *err)
+enum kp_result kp_selector_add_requirement(struct kp_selector *selector, size_t *capacity,
+                                           char *key, enum kp_selector_op op,
+                                           struct kp_strlist *values, struct kp_error *err)
 {
     if (selector->count == *capacity) {
         size_t grown = *capacity == 0 ? 4 : *capacity * 2;
@@ -367,7 +363,7 @@ static const char *describe(char out[QUOTED_SIZE + 2], const struct token *token
         return "end of selector";
     }
     char quoted[QUOTED_SIZE];
-    snprintf(out, QUOTED_SIZE + 2, "'%s'", quote(quoted, token->text, token->len));
+    snprintf(out, QUOTED_SIZE + 2, "'%s'", kp_selector_quote(quoted, token->text, token->len));
     return out;
 }
 
@@ -454,9 +450,9 @@ static enum kp_result parse_value_set(struct label_parser *parser, struct kp_str
 }
 
 /* NewRequirement's checks on values: each a valid label value; > and < take an integer. */
-static enum kp_result check_values(const char *key, enum kp_selector_op op,
-                                   const struct kp_strlist *values, const char *context,
-                                   struct kp_error *err)
+enum kp_result kp_selector_check_values(const char *key, enum kp_selector_op op,
+                                        const struct kp_strlist *values, const char *context,
+                                        struct kp_error *err)
 {
     char key_text[QUOTED_SIZE];
     char value_text[QUOTED_SIZE];
@@ -465,28 +461,29 @@ static enum kp_result check_values(const char *key, enum kp_selector_op op,
         const char *problem = label_value_problem(value);
         if (problem != NULL) {
             return kp_error_set(err, KP_ERR_INVALID, "%s: invalid value '%s' for key '%s': %s",
-                                context, quote(value_text, value, strlen(value)),
-                                quote(key_text, key, strlen(key)), problem);
+                                context, kp_selector_quote(value_text, value, strlen(value)),
+                                kp_selector_quote(key_text, key, strlen(key)), problem);
         }
         int64_t number;
         if ((op == KP_SEL_GREATER_THAN || op == KP_SEL_LESS_THAN) &&
             !parse_int64(value, strlen(value), &number)) {
-            return kp_error_set(
-                err, KP_ERR_INVALID, "%s: value '%s' for key '%s' must be an integer for '%s'",
-                context, quote(value_text, value, strlen(value)), quote(key_text, key, strlen(key)),
-                op == KP_SEL_GREATER_THAN ? ">" : "<");
+            return kp_error_set(err, KP_ERR_INVALID,
+                                "%s: value '%s' for key '%s' must be an integer for '%s'", context,
+                                kp_selector_quote(value_text, value, strlen(value)),
+                                kp_selector_quote(key_text, key, strlen(key)),
+                                op == KP_SEL_GREATER_THAN ? ">" : "<");
         }
     }
     return KP_OK;
 }
 
-static enum kp_result check_key(const char *key, const char *context, struct kp_error *err)
+enum kp_result kp_selector_check_key(const char *key, const char *context, struct kp_error *err)
 {
     const char *problem = label_key_problem(key);
     if (problem != NULL) {
         char key_text[QUOTED_SIZE];
         return kp_error_set(err, KP_ERR_INVALID, "%s: invalid key '%s': %s", context,
-                            quote(key_text, key, strlen(key)), problem);
+                            kp_selector_quote(key_text, key, strlen(key)), problem);
     }
     return KP_OK;
 }
@@ -514,7 +511,7 @@ static enum kp_result parse_requirement(struct label_parser *parser)
         rc = kp_error_set(err, KP_ERR_IO, "out of memory");
         goto cleanup;
     }
-    rc = check_key(key, "label selector", err);
+    rc = kp_selector_check_key(key, "label selector", err);
     if (rc != KP_OK) {
         goto cleanup;
     }
@@ -531,7 +528,8 @@ static enum kp_result parse_requirement(struct label_parser *parser)
             rc = kp_error_set(err, KP_ERR_INVALID,
                               "label selector: found %s after '!%s', expected ',' or end of "
                               "selector ('!' takes a key only)",
-                              describe(found_text, &token), quote(key_text, key, strlen(key)));
+                              describe(found_text, &token),
+                              kp_selector_quote(key_text, key, strlen(key)));
             goto cleanup;
         }
         op = KP_SEL_DOES_NOT_EXIST;
@@ -569,13 +567,13 @@ static enum kp_result parse_requirement(struct label_parser *parser)
         if (rc != KP_OK) {
             goto cleanup;
         }
-        rc = check_values(key, op, &values, "label selector", err);
+        rc = kp_selector_check_values(key, op, &values, "label selector", err);
         if (rc != KP_OK) {
             goto cleanup;
         }
         kp_strlist_sort_unique(&values);
     }
-    rc = add_requirement(parser->selector, &parser->capacity, key, op, &values, err);
+    rc = kp_selector_add_requirement(parser->selector, &parser->capacity, key, op, &values, err);
     key = NULL;
 
 cleanup:
@@ -653,7 +651,7 @@ static enum kp_result unescape_field_value(const char *raw, size_t len, const ch
                 *out = NULL;
                 return kp_error_set(err, KP_ERR_INVALID,
                                     "field selector: term '%s' ends in a lone '\\'",
-                                    quote(term_text, term, term_len));
+                                    kp_selector_quote(term_text, term, term_len));
             }
             c = raw[++i];
             if (c != '\\' && c != ',' && c != '=') {
@@ -663,8 +661,8 @@ static enum kp_result unescape_field_value(const char *raw, size_t len, const ch
                 return kp_error_set(err, KP_ERR_INVALID,
                                     "field selector: invalid escape sequence '\\%s' in term '%s' "
                                     "(only \\\\, \\, and \\= are allowed)",
-                                    quote(escape_text, &raw[i], 1),
-                                    quote(term_text, term, term_len));
+                                    kp_selector_quote(escape_text, &raw[i], 1),
+                                    kp_selector_quote(term_text, term, term_len));
             }
         } else if (c == ',' || c == '=') {
             free(*out);
@@ -672,7 +670,7 @@ static enum kp_result unescape_field_value(const char *raw, size_t len, const ch
             return kp_error_set(err, KP_ERR_INVALID,
                                 "field selector: unescaped '%c' in the value of term '%s' "
                                 "(write \\%c)",
-                                c, quote(term_text, term, term_len), c);
+                                c, kp_selector_quote(term_text, term, term_len), c);
         }
         (*out)[used++] = c;
     }
@@ -701,7 +699,7 @@ static enum kp_result parse_field_term(struct kp_selector *selector, size_t *cap
         return kp_error_set(err, KP_ERR_INVALID,
                             "field selector: cannot understand '%s': expected key=value, "
                             "key==value or key!=value",
-                            quote(term_text, term, term_len));
+                            kp_selector_quote(term_text, term, term_len));
     }
     char *key = strndup(term, op_at);
     if (key == NULL) {
@@ -716,7 +714,7 @@ static enum kp_result parse_field_term(struct kp_selector *selector, size_t *cap
         rc = kp_strlist_add(&values, value, err);
     }
     if (rc == KP_OK) {
-        rc = add_requirement(selector, capacity, key, op, &values, err);
+        rc = kp_selector_add_requirement(selector, capacity, key, op, &values, err);
         key = NULL;
     }
     free(key);
@@ -1008,7 +1006,7 @@ static enum kp_result append_requirement(struct text_buffer *buffer,
     char key_text[QUOTED_SIZE];
     return kp_error_set(err, KP_ERR_INTERNAL,
                         "selector requirement on key '%s' has operator %d with %zu values",
-                        quote(key_text, requirement->key, strlen(requirement->key)),
+                        kp_selector_quote(key_text, requirement->key, strlen(requirement->key)),
                         (int)requirement->op, values->count);
 }
 
@@ -1052,170 +1050,5 @@ enum kp_result kp_selector_to_string(const struct kp_selector *selector, char **
 cleanup:
     free(order);
     free(buffer.data);
-    return rc;
-}
-
-/* ---- metav1.LabelSelector (helpers.go: LabelSelectorAsSelector) ---- */
-
-/* A JSON string as a C string, refusing one with an embedded NUL (it would be cut short). */
-static const char *json_cstring(const json_t *value)
-{
-    const char *text = json_string_value(value);
-    if (text == NULL || strlen(text) != json_string_length(value)) {
-        return NULL;
-    }
-    return text;
-}
-
-static enum kp_result add_match_labels(struct kp_selector *selector, size_t *capacity,
-                                       const json_t *match_labels, struct kp_error *err)
-{
-    if (!json_is_object(match_labels)) {
-        return kp_error_set(err, KP_ERR_INVALID, "label selector: matchLabels must be an object");
-    }
-    char key_text[QUOTED_SIZE];
-    const char *key;
-    json_t *value;
-    /* Cast: jansson's iteration macro takes a non-const object; nothing is modified. */
-    json_object_foreach((json_t *)match_labels, key, value)
-    {
-        const char *value_string = json_cstring(value);
-        if (value_string == NULL) {
-            return kp_error_set(err, KP_ERR_INVALID,
-                                "label selector: matchLabels.%s must be a string",
-                                quote(key_text, key, strlen(key)));
-        }
-        enum kp_result rc = check_key(key, "label selector: matchLabels", err);
-        if (rc != KP_OK) {
-            return rc;
-        }
-        struct kp_strlist values;
-        kp_strlist_init(&values);
-        rc = kp_strlist_add(&values, value_string, err);
-        if (rc == KP_OK) {
-            rc = check_values(key, KP_SEL_EQUALS, &values, "label selector: matchLabels", err);
-        }
-        char *key_copy = NULL;
-        if (rc == KP_OK) {
-            key_copy = strdup(key);
-            if (key_copy == NULL) {
-                rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-            }
-        }
-        if (rc == KP_OK) {
-            rc = add_requirement(selector, capacity, key_copy, KP_SEL_EQUALS, &values, err);
-        }
-        kp_strlist_wipe(&values);
-        if (rc != KP_OK) {
-            return rc;
-        }
-    }
-    return KP_OK;
-}
-
-static enum kp_result add_match_expression(struct kp_selector *selector, size_t *capacity,
-                                           const json_t *expression, size_t index,
-                                           struct kp_error *err)
-{
-    char where[64];
-    char text[QUOTED_SIZE];
-    snprintf(where, sizeof(where), "label selector: matchExpressions[%zu]", index);
-    if (!json_is_object(expression)) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s must be an object", where);
-    }
-    const char *key = json_cstring(json_object_get(expression, "key"));
-    if (key == NULL) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s.key must be a string", where);
-    }
-    const char *operator_name = json_cstring(json_object_get(expression, "operator"));
-    if (operator_name == NULL) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s.operator must be a string", where);
-    }
-    enum kp_selector_op op;
-    if (strcmp(operator_name, "In") == 0) {
-        op = KP_SEL_IN;
-    } else if (strcmp(operator_name, "NotIn") == 0) {
-        op = KP_SEL_NOT_IN;
-    } else if (strcmp(operator_name, "Exists") == 0) {
-        op = KP_SEL_EXISTS;
-    } else if (strcmp(operator_name, "DoesNotExist") == 0) {
-        op = KP_SEL_DOES_NOT_EXIST;
-    } else {
-        return kp_error_set(err, KP_ERR_INVALID,
-                            "%s.operator: '%s' is not a valid label selector operator "
-                            "(In, NotIn, Exists, DoesNotExist)",
-                            where, quote(text, operator_name, strlen(operator_name)));
-    }
-    enum kp_result rc = check_key(key, where, err);
-    if (rc != KP_OK) {
-        return rc;
-    }
-    const json_t *values_json = json_object_get(expression, "values");
-    if (values_json != NULL && !json_is_null(values_json) && !json_is_array(values_json)) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s.values must be an array of strings", where);
-    }
-    size_t value_count = json_is_array(values_json) ? json_array_size(values_json) : 0;
-    if ((op == KP_SEL_IN || op == KP_SEL_NOT_IN) && value_count == 0) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s.values: must not be empty for the operator %s",
-                            where, operator_name);
-    }
-    if ((op == KP_SEL_EXISTS || op == KP_SEL_DOES_NOT_EXIST) && value_count != 0) {
-        return kp_error_set(err, KP_ERR_INVALID, "%s.values: must be empty for the operator %s",
-                            where, operator_name);
-    }
-    struct kp_strlist values;
-    kp_strlist_init(&values);
-    char *key_copy = NULL;
-    for (size_t i = 0; i < value_count && rc == KP_OK; i++) {
-        const char *value = json_cstring(json_array_get(values_json, i));
-        if (value == NULL) {
-            rc = kp_error_set(err, KP_ERR_INVALID, "%s.values[%zu] must be a string", where, i);
-        } else {
-            rc = kp_strlist_add(&values, value, err);
-        }
-    }
-    if (rc == KP_OK) {
-        rc = check_values(key, op, &values, where, err);
-    }
-    if (rc == KP_OK) {
-        key_copy = strdup(key);
-        if (key_copy == NULL) {
-            rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-        }
-    }
-    if (rc == KP_OK) {
-        /* Values as given, duplicates included, as upstream copies them. */
-        rc = add_requirement(selector, capacity, key_copy, op, &values, err);
-    }
-    kp_strlist_wipe(&values);
-    return rc;
-}
-
-enum kp_result kp_label_selector_from_json(const json_t *object, struct kp_selector *selector,
-                                           struct kp_error *err)
-{
-    memset(selector, 0, sizeof(*selector));
-    if (!json_is_object(object)) {
-        return kp_error_set(err, KP_ERR_INVALID, "label selector: must be a JSON object");
-    }
-    size_t capacity = 0;
-    enum kp_result rc = KP_OK;
-    const json_t *match_labels = json_object_get(object, "matchLabels");
-    if (match_labels != NULL && !json_is_null(match_labels)) {
-        rc = add_match_labels(selector, &capacity, match_labels, err);
-    }
-    const json_t *expressions = json_object_get(object, "matchExpressions");
-    if (rc == KP_OK && expressions != NULL && !json_is_null(expressions)) {
-        if (!json_is_array(expressions)) {
-            rc = kp_error_set(err, KP_ERR_INVALID,
-                              "label selector: matchExpressions must be an array");
-        }
-        for (size_t i = 0; rc == KP_OK && i < json_array_size(expressions); i++) {
-            rc = add_match_expression(selector, &capacity, json_array_get(expressions, i), i, err);
-        }
-    }
-    if (rc != KP_OK) {
-        kp_selector_wipe(selector);
-    }
     return rc;
 }
