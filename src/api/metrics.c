@@ -295,6 +295,15 @@ static void write_requests(struct out *o, struct kp_metrics *m)
     }
 }
 
+/* A cache's lookups as a counter by result (hit, miss). */
+static void write_cache_lookups(struct out *o, const char *name, const char *help, uint64_t hits,
+                                uint64_t misses)
+{
+    put(o, "# HELP %s %s, by result.\n# TYPE %s counter\n%s{result=\"hit\"} %llu\n"
+           "%s{result=\"miss\"} %llu\n",
+        name, help, name, name, (unsigned long long)hits, name, (unsigned long long)misses);
+}
+
 static void write_token_cache(struct out *o, struct kp_api *api)
 {
     struct kp_trust *trust = kp_api_trust(api);
@@ -302,12 +311,10 @@ static void write_token_cache(struct out *o, struct kp_api *api)
     if (trust)
         kp_authn_token_cache_stats(trust->authn, &hits, &misses);
     kp_trust_unref(trust);
-    put(o, "# HELP kpki_token_cache_requests_total Service-account tokens looked up in the "
-           "verified-token cache (since the last reload of the keys), by result.\n"
-           "# TYPE kpki_token_cache_requests_total counter\n"
-           "kpki_token_cache_requests_total{result=\"hit\"} %llu\n"
-           "kpki_token_cache_requests_total{result=\"miss\"} %llu\n",
-        (unsigned long long)hits, (unsigned long long)misses);
+    write_cache_lookups(o, "kpki_token_cache_requests_total",
+                        "Service-account tokens looked up in the verified-token cache (since the "
+                        "last reload of the keys)",
+                        hits, misses);
 }
 
 static void write_object_cache(struct out *o, struct kp_api *api)
@@ -315,12 +322,10 @@ static void write_object_cache(struct out *o, struct kp_api *api)
     uint64_t hits = 0, misses = 0;
     if (api->objcache)
         kp_objcache_stats(api->objcache, &hits, &misses);
-    put(o, "# HELP kpki_object_cache_requests_total Objects the authenticators looked up in the "
-           "object cache (service accounts, bound secrets and pods, nodes), by result.\n"
-           "# TYPE kpki_object_cache_requests_total counter\n"
-           "kpki_object_cache_requests_total{result=\"hit\"} %llu\n"
-           "kpki_object_cache_requests_total{result=\"miss\"} %llu\n",
-        (unsigned long long)hits, (unsigned long long)misses);
+    write_cache_lookups(o, "kpki_object_cache_requests_total",
+                        "Objects the authenticators looked up in the object cache (service "
+                        "accounts, bound pods, nodes)",
+                        hits, misses);
 }
 
 static void write_authn(struct out *o, struct kp_metrics *m)

@@ -140,4 +140,30 @@ grep -q 'cannot get path \\"/metrics\\"' "$WORK/as.out" || { cat "$WORK/as.out";
 [ "$(curl_as "$WORK/watcher.conf" /metrics)" = 200 ] || fail "/metrics for system:monitoring: want 200"
 pass "/metrics: 403 for a user RBAC does not allow, 200 for group system:monitoring"
 
+# The two caches behind service-account tokens: three requests with one token are one miss
+# and two hits of the verified-token cache, and three lookups of the service account in the
+# object cache of which at least the last two are hits (nothing is written in between).
+curl_admin /api/v1/namespaces/default/serviceaccounts -X POST -H 'Content-Type: application/json' \
+    --data '{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"cached"}}' -f -o /dev/null
+token=$(curl_admin /api/v1/namespaces/default/serviceaccounts/cached/token -X POST \
+    -H 'Content-Type: application/json' \
+    --data '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}' -f |
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["status"]["token"])')
+scrape "$WORK/m3.txt"
+for i in 1 2 3; do
+    curl -sS -f --cacert "$root/etc/kubernetes/pki/ca.crt" -H "Authorization: Bearer $token" \
+        "$APISERVER_URL/version" -o /dev/null || fail "a request with the service-account token"
+done
+scrape "$WORK/m4.txt"
+moved() { echo $(( $(value "$WORK/m4.txt" "$1") - $(value "$WORK/m3.txt" "$1") )); }
+token_hit='kpki_token_cache_requests_total{result="hit"}'
+token_miss='kpki_token_cache_requests_total{result="miss"}'
+object_hit='kpki_object_cache_requests_total{result="hit"}'
+object_miss='kpki_object_cache_requests_total{result="miss"}'
+[ "$(moved "$token_miss")" = 1 ] && [ "$(moved "$token_hit")" = 2 ] ||
+    fail "token cache: misses moved by $(moved "$token_miss"), hits by $(moved "$token_hit"); want 1 and 2"
+[ $(( $(moved "$object_hit") + $(moved "$object_miss") )) = 3 ] && [ "$(moved "$object_hit")" -ge 2 ] ||
+    fail "object cache: hits moved by $(moved "$object_hit"), misses by $(moved "$object_miss"); want 3 lookups, >= 2 hits"
+pass "kpki_token_cache_requests_total and kpki_object_cache_requests_total count a token's requests"
+
 stop_apiserver
