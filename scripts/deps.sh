@@ -7,7 +7,7 @@
 #                                         includes build: nginx, the TLS benchmark's baseline)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler openssl)
+build_pkgs=(build-essential cmake pkg-config libssl-dev libyaml-dev libjansson-dev libevent-dev libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler openssl)
 test_pkgs=(libcmocka-dev etcd-server etcd-client curl python3 util-linux)
 # bench/apiserver-tls.sh: nginx is the baseline server, curl and python3 set up and read the runs.
 bench_pkgs=(nginx curl python3)

@@ -1,7 +1,8 @@
 /*
- * net/http.h - the HTTPS server of the daemons: libevent's evhttp over OpenSSL bufferevents.
+ * net/http.h - the HTTPS server of the daemons: kpki's own HTTP/1.1 connection loop over
+ * OpenSSL, on libevent event loops (docs/net.md).
  *
- * One listening port, N worker threads (each its own event loop and evhttp, all on the port via
+ * One listening port, N worker threads (each its own event loop, all on the port via
  * SO_REUSEPORT); TLS 1.2 or later with ALPN http/1.1; client certificates requested but not
  * required and NOT judged here: the chain the client presented is handed to the handler, whose
  * authenticator decides (kube-apiserver's RequestClientCert + x509 authenticator split).
@@ -23,9 +24,7 @@
 #include "kpki/error.h"
 
 struct kp_http_limits {
-    size_t max_header_bytes; /* request line + headers; over it: 431 (or the connection closed).
-                              * libevent 2.1 cannot send 431: the client gets 400 Bad Request
-                              * (HTML body, Connection: close), see docs/net.md. */
+    size_t max_header_bytes; /* request line + headers; over it: 431, then the close */
     size_t max_body_bytes;   /* over it: 413 */
     int max_connections;     /* beyond it new connections are closed at once */
     int read_timeout_s;      /* to receive a whole request; a stalled client is dropped */

@@ -1,21 +1,22 @@
 /*
- * net/request.c - a request as the handler sees it: evhttp's request turned into
- * struct kp_http_request (the method, the percent-decoded path, the query decoded as Go
- * does, the body), the accessors (kp_http_method ... kp_http_remote), and the response
- * (kp_http_respond, and the way a small response is written at once). Separate from http.c,
- * which owns the server, its workers and connections and hands each request over here; the
- * types both use are in http_internal.h.
+ * net/request.c - HTTP/1.1 requests and responses: the request head and body parsed from a
+ * connection's input with http_parser (Debian's libhttp-parser, the parser Node.js used until
+ * llhttp, which Debian 12 does not ship), a request as the handler sees it (kp_http_method ...
+ * kp_http_remote), and the response (kp_http_respond) written into the connection's output.
+ *
+ * The parser runs over conn->in as bytes arrive and reports pieces of the request-target and of
+ * the headers; they are kept as offsets into conn->in (which may move when it grows), and at the
+ * end of the head copied into one block the request owns, NUL-terminated, so the input can go
+ * as soon as the request is complete. The body is copied as it comes (a chunked body arrives
+ * between chunk headers). The parser pauses at the end of each request, so pipelined requests
+ * are taken one at a time. What the parser refuses and the limits kpki adds are answered here,
+ * with a text/plain body, and the connection closes (docs/net.md has the table).
  */
-#include <sys/queue.h>
-
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <openssl/err.h>
+#include <errno.h>
+#include <event2/http.h> /* evhttp_uridecode */
+#include <http_parser.h>
 #include <openssl/ssl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,33 +26,7 @@
 #include "net/http.h"
 #include "net/http_internal.h"
 
-/* ------------------------------------------------------------------ parsing */
-
-static const char *method_name(enum evhttp_cmd_type type)
-{
-    switch (type) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    default:
-        return "UNKNOWN";
-    }
-}
+/* ------------------------------------------------------------------ requests */
 
 void http_request_free(struct kp_http_request *request)
 {
@@ -64,7 +39,10 @@ void http_request_free(struct kp_http_request *request)
     }
     free(request->params);
     free(request->path);
-    free(request->body);
+    free(request->refs);
+    free(request->head);
+    http_buf_free(&request->body);
+    http_buf_free(&request->extra);
     free(request);
 }
 
@@ -78,6 +56,9 @@ static char *decode_component(const char *text, size_t len, bool plus_is_space)
     }
     memcpy(copy, text, len);
     copy[len] = '\0';
+    if (memchr(copy, '%', len) == NULL && (!plus_is_space || memchr(copy, '+', len) == NULL)) {
+        return copy; /* nothing to decode: the common case */
+    }
     size_t decoded_len = 0;
     char *decoded = evhttp_uridecode(copy, plus_is_space ? 1 : 0, &decoded_len);
     free(copy);
@@ -89,10 +70,12 @@ static char *decode_component(const char *text, size_t len, bool plus_is_space)
 }
 
 /* Go's url.ParseQuery, which Kubernetes clients are written against: pairs split on '&', a
- * name without '=' has the value "" ("?watch"), '+' is a space. (evhttp_parse_query_str
- * rejects the whole query for a name without '='.) */
+ * name without '=' has the value "" ("?watch"), '+' is a space. */
 static bool parse_query(struct kp_http_request *request, const char *query)
 {
+    if (query[0] == '\0') {
+        return true;
+    }
     size_t pieces = 1;
     for (const char *p = query; *p != '\0'; p++) {
         pieces += *p == '&';
@@ -128,104 +111,394 @@ static bool parse_query(struct kp_http_request *request, const char *query)
     return true;
 }
 
-void http_send_plain(struct evhttp_request *req, int status, const char *text, bool close)
+/* ------------------------------------------------------------------ parsing */
+
+static struct conn *conn_of(http_parser *parser)
 {
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(headers, "Content-Type", "text/plain; charset=utf-8");
-    if (close) {
-        evhttp_add_header(headers, "Connection", "close");
-    }
-    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
-    evhttp_send_reply(req, status, http_status_reason(status), NULL);
+    return parser->data;
 }
 
-static size_t header_count(struct evkeyvalq *headers, const char *name)
+static const char *input_start(const struct conn *conn)
 {
-    size_t count = 0;
-    struct evkeyval *header;
-    TAILQ_FOREACH(header, headers, next)
-    {
-        count += evutil_ascii_strcasecmp(header->key, name) == 0;
-    }
-    return count;
+    return conn->in.data + conn->in.off;
 }
 
-/* Message framing evhttp accepted but we will not guess at (RFC 9112 §6.1, §6.3): a
- * Transfer-Encoding other than exactly "chunked", or with a Content-Length beside it, or
- * conflicting Content-Lengths. Answered 400 and the connection closed. */
-bool http_framing_ok(struct evhttp_request *req)
+/* The parser stops with an answer for the client: status and why. */
+static int refuse(struct conn *conn, int status, const char *why)
 {
-    struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
-    size_t te = header_count(headers, "Transfer-Encoding");
-    size_t cl = header_count(headers, "Content-Length");
-    if (te > 1 || (te == 1 && cl > 0)) {
-        return false;
+    conn->parse_status = status;
+    conn->parse_error = why;
+    return -1;
+}
+
+/* Adds a piece the parser reported to a run of input: pieces of one item are adjacent (the
+ * parser is only ever split where one read ended), except for a header value folded over
+ * lines (obs-fold, RFC 9112 §5.2), which is refused. */
+static int extend_run(struct conn *conn, size_t *off, size_t *len, const char *at, size_t n)
+{
+    size_t at_off = (size_t)(at - input_start(conn));
+    if (at_off + n > conn->parsing->head_end) {
+        conn->parsing->head_end = at_off + n;
     }
-    if (te == 1 &&
-        evutil_ascii_strcasecmp(evhttp_find_header(headers, "Transfer-Encoding"), "chunked") != 0) {
-        return false;
+    if (*len == 0) {
+        *off = at_off;
+        *len = n;
+        return 0;
     }
-    if (cl > 1) {
-        const char *first = evhttp_find_header(headers, "Content-Length");
-        struct evkeyval *header;
-        TAILQ_FOREACH(header, headers, next)
-        {
-            if (evutil_ascii_strcasecmp(header->key, "Content-Length") == 0 &&
-                strcmp(header->value, first) != 0) {
-                return false;
+    if (*off + *len != at_off) {
+        return refuse(conn, 400, "obsolete line folding in a header");
+    }
+    *len += n;
+    return 0;
+}
+
+static int on_message_begin(http_parser *parser)
+{
+    struct conn *conn = conn_of(parser);
+    struct kp_http_request *request = calloc(1, sizeof(*request));
+    if (request == NULL) {
+        return refuse(conn, 503, "out of memory");
+    }
+    request->conn = conn;
+    request->head_start = conn->parsed; /* give or take the empty lines before a request */
+    conn->parsing = request;
+    return 0;
+}
+
+static int on_url(http_parser *parser, const char *at, size_t len)
+{
+    struct conn *conn = conn_of(parser);
+    return extend_run(conn, &conn->parsing->url_off, &conn->parsing->url_len, at, len);
+}
+
+static int on_header_field(http_parser *parser, const char *at, size_t len)
+{
+    struct conn *conn = conn_of(parser);
+    struct kp_http_request *request = conn->parsing;
+    if (request->ref_count == 0 || request->in_value) {
+        if (request->ref_count == request->ref_cap) {
+            size_t cap = request->ref_cap > 0 ? request->ref_cap * 2 : 16;
+            struct header_ref *refs = realloc(request->refs, cap * sizeof(*refs));
+            if (refs == NULL) {
+                return refuse(conn, 503, "out of memory");
             }
+            request->refs = refs;
+            request->ref_cap = cap;
+        }
+        request->refs[request->ref_count++] = (struct header_ref){0};
+        request->in_value = false;
+    }
+    struct header_ref *ref = &request->refs[request->ref_count - 1];
+    return extend_run(conn, &ref->name_off, &ref->name_len, at, len);
+}
+
+static int on_header_value(http_parser *parser, const char *at, size_t len)
+{
+    struct conn *conn = conn_of(parser);
+    struct kp_http_request *request = conn->parsing;
+    request->in_value = true;
+    struct header_ref *ref = &request->refs[request->ref_count - 1];
+    return extend_run(conn, &ref->value_off, &ref->value_len, at, len);
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* RFC 9110 §5.6.2: a field name is a token. (The Debian build of http_parser lets spaces and
+ * some separators through; Go's server refuses them, and so does kpki.) */
+static bool is_token(const char *text, size_t len)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && (c == '\0' || strchr(extra, c) == NULL)) {
+            return false;
         }
     }
     return true;
 }
 
-/* Builds the handler's view; on failure answers the request itself and returns NULL. */
-struct kp_http_request *http_request_new(struct evhttp_request *req, struct conn *conn)
+/* The target and the headers, copied into one NUL-terminated block the request owns. */
+static int copy_head(struct conn *conn, struct kp_http_request *request)
 {
-    struct kp_http_request *request = calloc(1, sizeof(*request));
-    if (request == NULL) {
-        http_send_plain(req, 503, "out of memory\n", true);
-        return NULL;
+    const char *input = input_start(conn);
+    size_t count = request->ref_count;
+    size_t bytes = request->url_len + 1;
+    for (size_t i = 0; i < count; i++) {
+        bytes += request->refs[i].name_len + request->refs[i].value_len + 2;
     }
-    request->req = req;
-    request->conn = conn;
-    request->method = method_name(evhttp_request_get_command(req));
+    char *block = malloc(2 * count * sizeof(char *) + bytes);
+    if (block == NULL) {
+        return refuse(conn, 503, "out of memory");
+    }
+    request->head = block;
+    request->names = (const char **)(void *)block;
+    request->values = request->names + count;
+    char *text = (char *)(request->values + count);
+    memcpy(text, input + request->url_off, request->url_len);
+    text[request->url_len] = '\0';
+    request->target = text;
+    text += request->url_len + 1;
+    for (size_t i = 0; i < count; i++) {
+        const struct header_ref *ref = &request->refs[i];
+        if (!is_token(input + ref->name_off, ref->name_len)) {
+            return refuse(conn, 400, "invalid header name");
+        }
+        memcpy(text, input + ref->name_off, ref->name_len);
+        text[ref->name_len] = '\0';
+        request->names[i] = text;
+        text += ref->name_len + 1;
+        /* Optional whitespace around the value is not part of it (RFC 9110 §5.5). */
+        const char *value = input + ref->value_off;
+        size_t value_len = ref->value_len;
+        while (value_len > 0 && is_space(value[0])) {
+            value++;
+            value_len--;
+        }
+        while (value_len > 0 && is_space(value[value_len - 1])) {
+            value_len--;
+        }
+        memcpy(text, value, value_len);
+        text[value_len] = '\0';
+        request->values[i] = text;
+        text += value_len + 1;
+    }
+    request->header_count = count;
+    free(request->refs);
+    request->refs = NULL;
+    request->ref_count = request->ref_cap = 0;
+    return 0;
+}
 
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *raw_path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-    if (raw_path == NULL || raw_path[0] == '\0') {
-        raw_path = "/";
+/* The path (percent-decoded) and the query (raw, and decoded as Go does) from the target:
+ * origin-form "/p?q", absolute-form "https://host/p?q" (RFC 9112 §3.2.2), or "*". */
+static int split_target(struct conn *conn, struct kp_http_request *request)
+{
+    const char *target = request->target;
+    const char *path = target;
+    if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+        const char *authority = strstr(target, "//") + 2;
+        path = authority + strcspn(authority, "/?");
+    } else if (target[0] != '/' && strcmp(target, "*") != 0) {
+        return refuse(conn, 400, "invalid request target");
     }
-    const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-    request->raw_query = query != NULL ? query : "";
-    request->path = decode_component(raw_path, strlen(raw_path), false);
+    const char *question = strchr(path, '?');
+    size_t path_len = question != NULL ? (size_t)(question - path) : strlen(path);
+    request->raw_query = question != NULL ? question + 1 : "";
+    request->path = path_len > 0 ? decode_component(path, path_len, false) : strdup("/");
     if (request->path == NULL) {
-        http_send_plain(req, 400, "invalid request path\n", true);
-        goto fail;
+        return refuse(conn, 400, "invalid request path");
     }
     if (!parse_query(request, request->raw_query)) {
-        http_send_plain(req, 400, "invalid query string\n", true);
-        goto fail;
+        return refuse(conn, 400, "invalid query string");
     }
-    if (!http_framing_ok(req)) {
-        http_send_plain(req, 400, "invalid message framing (Transfer-Encoding / Content-Length)\n",
-                        true);
-        goto fail;
-    }
-    /* evhttp has checked the size against max_body_bytes. */
-    struct evbuffer *input = evhttp_request_get_input_buffer(req);
-    request->body_len = evbuffer_get_length(input);
-    request->body = malloc(request->body_len + 1);
-    if (request->body == NULL) {
-        http_send_plain(req, 503, "out of memory\n", true);
-        goto fail;
-    }
-    evbuffer_copyout(input, request->body, request->body_len);
-    request->body[request->body_len] = '\0';
-    return request;
+    return 0;
+}
 
-fail:
-    http_request_free(request);
+static const char *allowed_method(enum http_method method)
+{
+    switch (method) {
+    case HTTP_GET:
+        return "GET";
+    case HTTP_HEAD:
+        return "HEAD";
+    case HTTP_POST:
+        return "POST";
+    case HTTP_PUT:
+        return "PUT";
+    case HTTP_PATCH:
+        return "PATCH";
+    case HTTP_DELETE:
+        return "DELETE";
+    case HTTP_OPTIONS:
+        return "OPTIONS";
+    default:
+        return NULL;
+    }
+}
+
+static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* "Expect: 100-continue" is answered before the body comes (a client waits for it, up to its
+ * own timeout: curl 1 s, Go's ExpectContinueTimeout); any other expectation gets 417. */
+static int handle_expect(struct conn *conn, struct kp_http_request *request, http_parser *parser)
+{
+    const char *expect = kp_http_header(request, "Expect");
+    if (expect == NULL || request->http_minor == 0) {
+        return 0;
+    }
+    if (strcasecmp(expect, "100-continue") != 0) {
+        return refuse(conn, 417, "unsupported expectation");
+    }
+    bool body_coming = (parser->flags & F_CHUNKED) != 0 ||
+                       ((parser->flags & F_CONTENTLENGTH) != 0 && parser->content_length > 0);
+    if (body_coming && !http_buf_append(&conn->out, CONTINUE, sizeof(CONTINUE) - 1)) {
+        return refuse(conn, 503, "out of memory");
+    }
+    return 0;
+}
+
+static int on_headers_complete(http_parser *parser)
+{
+    struct conn *conn = conn_of(parser);
+    struct kp_http_request *request = conn->parsing;
+    const struct kp_http_limits *limits = &conn->worker->server->limits;
+    if (request->head_end - request->head_start > limits->max_header_bytes) {
+        return refuse(conn, 431, "request header fields too large");
+    }
+    if (parser->http_major != 1) {
+        return refuse(conn, 505, "HTTP version not supported");
+    }
+    request->method_id = (enum http_method)parser->method;
+    request->method = allowed_method(request->method_id);
+    if (request->method == NULL) {
+        return refuse(conn, 501, "method not implemented");
+    }
+    request->http_minor = parser->http_minor;
+    request->keep_alive = http_should_keep_alive(parser) != 0;
+    if (copy_head(conn, request) != 0 || split_target(conn, request) != 0) {
+        return -1;
+    }
+    if ((parser->flags & F_CONTENTLENGTH) != 0 &&
+        parser->content_length > (uint64_t)limits->max_body_bytes) {
+        return refuse(conn, 413, "request body too large");
+    }
+    return handle_expect(conn, request, parser);
+}
+
+static int on_body(http_parser *parser, const char *at, size_t len)
+{
+    struct conn *conn = conn_of(parser);
+    struct http_buf *body = &conn->parsing->body;
+    if (body->len + len > conn->worker->server->limits.max_body_bytes) {
+        return refuse(conn, 413, "request body too large");
+    }
+    if (!http_buf_append(body, at, len)) {
+        return refuse(conn, 503, "out of memory");
+    }
+    return 0;
+}
+
+/* A chunk over the limit is refused at its size line, before its bytes come. */
+static int on_chunk_header(http_parser *parser)
+{
+    struct conn *conn = conn_of(parser);
+    if (conn->parsing->body.len + parser->content_length >
+        conn->worker->server->limits.max_body_bytes) {
+        return refuse(conn, 413, "request body too large");
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *parser)
+{
+    http_parser_pause(parser, 1); /* one request at a time */
+    return 0;
+}
+
+static const http_parser_settings SETTINGS = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+void http_parser_setup(void)
+{
+    /* kpki enforces its own limit (max_header_bytes, answered 431); the library's compiled-in
+     * 80 KiB must not cut in first. */
+    http_parser_set_max_header_size(UINT32_MAX);
+}
+
+/* "BREW /x HTTP/1.1" is a request with a method kpki does not implement (501); "this is not
+ * http" is not a request at all (400). */
+static bool starts_with_method_token(const struct conn *conn)
+{
+    const char *input = input_start(conn);
+    size_t i = 0;
+    while (i < conn->in.len && i < 32 && input[i] >= 'A' && input[i] <= 'Z') {
+        i++;
+    }
+    return i > 0 && i < conn->in.len && input[i] == ' ';
+}
+
+static void answer_parse_error(struct conn *conn)
+{
+    enum http_errno error = HTTP_PARSER_ERRNO(&conn->parser);
+    int status = conn->parse_status;
+    const char *why = conn->parse_error;
+    if (status == 0) {
+        status = 400;
+        why = http_errno_description(error);
+        if (error == HPE_INVALID_METHOD && starts_with_method_token(conn)) {
+            status = 501;
+            why = "method not implemented";
+        } else if (error == HPE_HEADER_OVERFLOW) {
+            status = 431;
+        }
+    }
+    char text[160];
+    snprintf(text, sizeof(text), "%s\n", why);
+    http_request_free(conn->parsing);
+    conn->parsing = NULL;
+    http_send_error(conn, status, text);
+}
+
+struct kp_http_request *http_parse_next(struct conn *conn)
+{
+    if (conn->parsed == conn->in.len) {
+        return NULL;
+    }
+    if (conn->parsing == NULL) {
+        http_parser_init(&conn->parser, HTTP_REQUEST);
+        conn->parser.data = conn;
+        conn->parse_status = 0;
+        conn->parse_error = NULL;
+    }
+    size_t fed = conn->in.len - conn->parsed;
+    size_t used =
+        http_parser_execute(&conn->parser, &SETTINGS, input_start(conn) + conn->parsed, fed);
+    conn->parsed += used;
+    enum http_errno error = HTTP_PARSER_ERRNO(&conn->parser);
+    if (error == HPE_PAUSED) {
+        http_parser_pause(&conn->parser, 0);
+        struct kp_http_request *request = conn->parsing;
+        conn->parsing = NULL;
+        if (request == NULL || request->head == NULL) {
+            conn->parse_status = 400; /* not reached: a message ends after its head */
+            conn->parse_error = "incomplete request";
+            answer_parse_error(conn);
+            return NULL;
+        }
+        if (!http_buf_reserve(&request->body, 1)) {
+            http_request_free(request);
+            http_send_error(conn, 503, "out of memory\n");
+            return NULL;
+        }
+        request->body.data[request->body.off + request->body.len] = '\0';
+        return request;
+    }
+    if (error != HPE_OK) {
+        answer_parse_error(conn);
+        return NULL;
+    }
+    /* Headers that never end are answered as soon as they pass the limit. */
+    if (conn->parsing != NULL && conn->parsing->head == NULL &&
+        conn->parsed - conn->parsing->head_start > conn->worker->server->limits.max_header_bytes) {
+        conn->parse_status = 431;
+        conn->parse_error = "request header fields too large";
+        answer_parse_error(conn);
+    }
     return NULL;
 }
 
@@ -258,18 +531,21 @@ const char *kp_http_query(struct kp_http_request *request, const char *name)
 
 const char *kp_http_header(struct kp_http_request *request, const char *name)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(request->req), name);
+    for (size_t i = 0; i < request->header_count; i++) {
+        if (strcasecmp(request->names[i], name) == 0) {
+            return request->values[i];
+        }
+    }
+    return NULL;
 }
 
 size_t kp_http_header_values(struct kp_http_request *request, const char *name, const char **values,
                              size_t max)
 {
     size_t count = 0;
-    struct evkeyval *header;
-    TAILQ_FOREACH(header, evhttp_request_get_input_headers(request->req), next)
-    {
-        if (count < max && evutil_ascii_strcasecmp(header->key, name) == 0) {
-            values[count++] = header->value;
+    for (size_t i = 0; i < request->header_count && count < max; i++) {
+        if (strcasecmp(request->names[i], name) == 0) {
+            values[count++] = request->values[i];
         }
     }
     return count;
@@ -278,16 +554,10 @@ size_t kp_http_header_values(struct kp_http_request *request, const char *name, 
 size_t kp_http_headers(struct kp_http_request *request, const char **names, const char **values,
                        size_t max)
 {
-    size_t count = 0;
-    struct evkeyval *header;
-    TAILQ_FOREACH(header, evhttp_request_get_input_headers(request->req), next)
-    {
-        if (count == max) {
-            break;
-        }
-        names[count] = header->key;
-        values[count] = header->value;
-        count++;
+    size_t count = request->header_count < max ? request->header_count : max;
+    for (size_t i = 0; i < count; i++) {
+        names[i] = request->names[i];
+        values[i] = request->values[i];
     }
     return count;
 }
@@ -295,9 +565,9 @@ size_t kp_http_headers(struct kp_http_request *request, const char **names, cons
 const char *kp_http_body(struct kp_http_request *request, size_t *len)
 {
     if (len != NULL) {
-        *len = request->body_len;
+        *len = request->body.len;
     }
-    return request->body;
+    return request->body.data + request->body.off;
 }
 
 STACK_OF(X509) * kp_http_peer_chain(struct kp_http_request *request)
@@ -310,61 +580,145 @@ const char *kp_http_remote(struct kp_http_request *request)
     return request->conn->remote;
 }
 
+void *kp_http_conn_data(struct kp_http_request *request)
+{
+    return request->conn->app_data;
+}
+
+void kp_http_conn_set_data(struct kp_http_request *request, void *data)
+{
+    free(request->conn->app_data);
+    request->conn->app_data = data;
+}
+
+int kp_http_response_status(const struct kp_http_request *request)
+{
+    return request->status;
+}
+
+/* ------------------------------------------------------------------ responses */
+
+static bool valid_header_text(const char *text, bool name)
+{
+    if (name && text[0] == '\0') {
+        return false;
+    }
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '\r' || *p == '\n' || (name && (*p == ':' || is_space(*p)))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void kp_http_add_header(struct kp_http_request *request, const char *name, const char *value)
 {
     if (request->responded || request->streaming) {
         kp_log_error("http: header '%s' added after the response started; ignored", name);
         return;
     }
-    if (evhttp_add_header(evhttp_request_get_output_headers(request->req), name, value) != 0) {
+    if (!valid_header_text(name, true) || !valid_header_text(value, false)) {
         kp_log_warn("http: response header '%s' refused (CR or LF in it)", name);
+        return;
+    }
+    struct http_buf *extra = &request->extra;
+    if (!http_buf_append(extra, name, strlen(name)) || !http_buf_append(extra, ": ", 2) ||
+        !http_buf_append(extra, value, strlen(value)) || !http_buf_append(extra, "\r\n", 2)) {
+        kp_log_error("http: out of memory adding response header '%s'", name);
     }
 }
 
-/* The handler does not frame the message: we do. */
-void http_remove_framing_headers(struct evkeyvalq *headers, bool content_type_given)
+bool http_request_keeps_alive(const struct conn *conn, const struct kp_http_request *request)
 {
-    while (evhttp_remove_header(headers, "Content-Length") == 0) {
+    return request != NULL && request->keep_alive && !conn->close_after && !conn->rx_eof &&
+           !conn->worker->stopping;
+}
+
+static bool append_text(struct http_buf *buf, const char *text)
+{
+    return http_buf_append(buf, text, strlen(text));
+}
+
+/* Whether the line "Name: value\r\n" names a header the server sets itself. */
+static bool framing_line(const char *line, size_t len, bool content_type_given)
+{
+    static const char *const ours[] = {
+        "Content-Length:", "Transfer-Encoding:", "Connection:", "Date:"};
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+        size_t n = strlen(ours[i]);
+        if (len >= n && strncasecmp(line, ours[i], n) == 0) {
+            return true;
+        }
     }
-    while (evhttp_remove_header(headers, "Transfer-Encoding") == 0) {
+    return content_type_given && len >= 13 && strncasecmp(line, "Content-Type:", 13) == 0;
+}
+
+/* The handler's headers, without the ones the server sets (framing, Connection, Date, and
+ * Content-Type when the response names one). */
+static bool append_extra(struct http_buf *out, const struct http_buf *extra,
+                         bool content_type_given)
+{
+    const char *cursor = extra->data + extra->off;
+    const char *end = cursor + extra->len;
+    while (cursor < end) {
+        const char *line_end = memchr(cursor, '\n', (size_t)(end - cursor));
+        size_t len = (size_t)(line_end - cursor) + 1;
+        if (!framing_line(cursor, len, content_type_given) && !http_buf_append(out, cursor, len)) {
+            return false;
+        }
+        cursor += len;
     }
-    while (content_type_given && evhttp_remove_header(headers, "Content-Type") == 0) {
+    return true;
+}
+
+void http_write_head(struct conn *conn, struct kp_http_request *request, int status,
+                     const char *content_type, const char *framing)
+{
+    bool keep = http_request_keeps_alive(conn, request);
+    if (!keep) {
+        conn->close_after = true;
+    }
+    unsigned minor = request != NULL ? request->http_minor : 1;
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.%u %d ", minor, status);
+    struct http_buf *out = &conn->out;
+    bool ok = http_buf_append(out, line, (size_t)n) &&
+              append_text(out, http_status_reason(status)) && http_buf_append(out, "\r\n", 2);
+    if (content_type != NULL) {
+        ok = ok && append_text(out, "Content-Type: ") && append_text(out, content_type) &&
+             http_buf_append(out, "\r\n", 2);
+    }
+    if (framing != NULL) {
+        ok = ok && append_text(out, framing);
+    }
+    if (request != NULL) {
+        ok = ok && append_extra(out, &request->extra, content_type != NULL);
+    }
+    ok = ok && append_text(out, http_worker_date(conn->worker));
+    if (!keep) {
+        ok = ok && append_text(out, "Connection: close\r\n");
+    } else if (minor == 0) {
+        ok = ok && append_text(out, "Connection: keep-alive\r\n");
+    }
+    ok = ok && http_buf_append(out, "\r\n", 2);
+    if (!ok) {
+        http_conn_drop(conn, "out of memory writing a response");
     }
 }
 
-/* Sends a small response straight away instead of through the loop. evhttp leaves it in the
- * bufferevent's output and enables writing; bufferevent_openssl would then wait for EPOLLOUT
- * and write it: two epoll_ctl calls and a wake-up more per keep-alive request. A connection's
- * socket is nearly always writable, so the response is written here and the write event
- * cancelled before the loop applies it (libevent's changelist: no system call at all). Then
- * evhttp's write callback runs from the loop, deferred, as if bufferevent had written it. If
- * the socket takes only part (or none) of it, nothing is drained and bufferevent_openssl
- * retries the same bytes when the socket is writable, which OpenSSL allows (one write in
- * progress; SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, coalesce_output). */
-static void write_now(struct conn *conn)
+void http_send_error(struct conn *conn, int status, const char *text)
 {
-    struct bufferevent *bev = conn->bev;
-    struct evbuffer *output = bufferevent_get_output(bev);
-    size_t len = evbuffer_get_length(output);
-    if (len == 0 || len > COALESCE_MAX_BYTES) {
+    conn->close_after = true;
+    conn->state = CONN_HANDLING;
+    char framing[48];
+    size_t len = strlen(text);
+    snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
+    http_write_head(conn, NULL, status, "text/plain; charset=utf-8", framing);
+    if (!http_buf_append(&conn->out, text, len)) {
+        http_conn_drop(conn, "out of memory writing a response");
         return;
     }
-    unsigned char *data = evbuffer_pullup(output, -1);
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (data == NULL || ssl == NULL || !SSL_is_init_finished(ssl)) {
-        return;
-    }
-    ERR_clear_error();
-    int written = SSL_write(ssl, data, (int)len);
-    if (written <= 0) {
-        ERR_clear_error(); /* bufferevent_openssl meets the same condition on its own write */
-        return;
-    }
-    (void)evbuffer_drain(output, (size_t)written);
-    if (evbuffer_get_length(output) == 0) {
-        bufferevent_disable(bev, EV_WRITE);
-        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
-    }
+    http_conn_response_queued(conn);
 }
 
 void kp_http_respond(struct kp_http_request *request, int status, const char *content_type,
@@ -382,50 +736,25 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
         body = "internal error: bad status\n";
         len = strlen(body);
     }
-    struct evhttp_request *req = request->req;
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    http_remove_framing_headers(headers, content_type != NULL);
-    if (content_type != NULL) {
-        evhttp_add_header(headers, "Content-Type", content_type);
-    }
-    /* RFC 9110 §8.6: no Content-Length on 204 and 304; a HEAD answer carries the length the
-     * body would have and no body (evhttp would send one). */
-    bool bodyless = status == 204 || status == 304;
-    bool head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    if (!bodyless) {
-        char length[32];
-        snprintf(length, sizeof(length), "%zu", len);
-        evhttp_add_header(headers, "Content-Length", length);
-        if (!head && len > 0 && evbuffer_add(evhttp_request_get_output_buffer(req), body, len)) {
-            kp_log_error("http: out of memory copying a %zu-byte response", len);
-            evhttp_remove_header(headers, "Content-Length");
-            evhttp_add_header(headers, "Connection", "close");
-            status = 503;
-        }
-    }
     request->status = status;
     struct conn *conn = request->conn;
-    /* Only onto an empty output: bytes still there (a "100 Continue" the socket did not take)
-     * may be a write bufferevent_openssl has begun and will retry with its own length, which
-     * OpenSSL refuses once a longer write of ours has gone through part of it. */
-    bool nothing_pending = evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0;
-    evhttp_send_reply(req, status, http_status_reason(status), NULL);
-    if (nothing_pending)
-        write_now(conn);
-}
-
-int kp_http_response_status(const struct kp_http_request *request)
-{
-    return request->status;
-}
-
-void *kp_http_conn_data(struct kp_http_request *request)
-{
-    return request->conn->app_data;
-}
-
-void kp_http_conn_set_data(struct kp_http_request *request, void *data)
-{
-    free(request->conn->app_data);
-    request->conn->app_data = data;
+    if (conn->state == CONN_CLOSING) {
+        return; /* dropped meanwhile (out of memory): nobody to answer */
+    }
+    /* RFC 9110 §8.6: no Content-Length on 204 and 304; a HEAD answer carries the length the
+     * body would have and no body. */
+    bool bodyless = status == 204 || status == 304;
+    bool send_body = !bodyless && request->method_id != HTTP_HEAD;
+    char framing[48];
+    snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
+    if (!http_buf_reserve(&conn->out, 512 + request->extra.len + (send_body ? len : 0))) {
+        http_conn_drop(conn, "out of memory writing a response");
+        return;
+    }
+    http_write_head(conn, request, status, content_type, bodyless ? NULL : framing);
+    if (send_body && !http_buf_append(&conn->out, body, len)) {
+        http_conn_drop(conn, "out of memory writing a response");
+        return;
+    }
+    http_conn_response_queued(conn);
 }

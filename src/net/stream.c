@@ -1,28 +1,22 @@
 /*
  * net/stream.c - chunked responses (kp_http_stream_*), what watches are answered with: the
  * public calls, which producers make from any thread, and the worker side that moves queued
- * bytes into evhttp as the client reads them. Separate from http.c, the server and its
- * requests, because it is the one part with its own threading and lifetime rules.
+ * bytes into the connection's output as the client reads them. Separate from conn.c because it
+ * is the one part with its own threading and lifetime rules.
  *
  * A stream has up to three references: the handler's (released by kp_http_stream_end), the
  * connection's (released when the response is complete or the connection is gone, on the
  * worker thread) and one while it sits in the worker's wake queue. kp_http_stream_send/_end
- * lock the stream, queue it and wake the worker; the worker moves the queued bytes into evhttp
- * (one chunk per wake-up) while the bufferevent's output is below STREAM_OUTPUT_HIGH, and
- * otherwise waits for evhttp's "chunk written" callback: a slow client backs data up into the
- * stream's queue, and past max_stream_buffer_bytes it is disconnected. `closed` (under the
- * stream mutex) is set before a worker may go away, so a producer thread only touches the
- * worker while the stream is open - and it holds the stream mutex while it does, which the
- * worker takes to close the stream.
+ * lock the stream, queue it and wake the worker; the worker moves the queued bytes into the
+ * connection's output as one chunk while that output holds less than STREAM_OUTPUT_HIGH, and
+ * otherwise waits until it has drained (http_stream_output_drained): a slow client backs data
+ * up into the stream's queue, and past max_stream_buffer_bytes it is disconnected. `closed`
+ * (under the stream mutex) is set before a worker may go away, so a producer thread only
+ * touches the worker while the stream is open - and it holds the stream mutex while it does,
+ * which the worker takes to close the stream.
  */
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/http_struct.h> /* the request's HTTP version (no accessor in 2.1) */
-#include <event2/keyvalq_struct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -33,53 +27,11 @@
 #include "net/http.h"
 #include "net/http_internal.h"
 
-/*
- * libevent 2.1: bufferevent_openssl runs its write callback deferred (do_write triggers it with
- * BEV_OPT_DEFER_CALLBACKS), and evhttp's write callback takes "called" to mean "the output has
- * drained" without looking. When a stream's output drains, a deferred callback is queued; if
- * our wake or stop event (activated from another thread, straight into the current pass of the
- * loop) adds a chunk and calls evhttp_send_reply_end before it runs, that stale callback runs
- * evhttp_send_done with the chunks still in the output: evhttp then disables writing to read
- * the next request and the end of the stream is never sent. So on a connection answering with
- * a stream, evhttp's write callback is wrapped and forwarded only when the output really is
- * empty; the suppressed call is always followed by a real one (writing stays enabled while
- * there is output). evhttp resets the callbacks itself whenever it sets them, so the wrapper is
- * put back after each call into evhttp that writes.
- */
-static void guarded_write_cb(struct bufferevent *bev, void *arg)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    struct conn *conn = http_conn_of(ssl);
-    if (conn == NULL || conn->evhttp_write_cb == NULL) {
-        return;
-    }
-    if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-        return; /* stale: not drained */
-    }
-    conn->evhttp_write_cb(bev, arg);
-}
-
-static void guard_write_cb(struct conn *conn)
-{
-    if (!http_conn_bev_alive(conn)) {
-        return;
-    }
-    bufferevent_data_cb read_cb = NULL;
-    bufferevent_data_cb write_cb = NULL;
-    bufferevent_event_cb event_cb = NULL;
-    void *arg = NULL;
-    bufferevent_getcb(conn->bev, &read_cb, &write_cb, &event_cb, &arg);
-    if (write_cb != NULL && write_cb != guarded_write_cb) {
-        conn->evhttp_write_cb = write_cb;
-        bufferevent_setcb(conn->bev, read_cb, guarded_write_cb, event_cb, arg);
-    }
-}
-
 /* ------------------------------------------------------------------ streams (worker side) */
 
 static void stream_free(struct kp_http_stream *stream)
 {
-    evbuffer_free(stream->pending);
+    http_buf_free(&stream->pending);
     pthread_cond_destroy(&stream->on_close_done);
     pthread_mutex_destroy(&stream->mutex);
     free(stream);
@@ -140,8 +92,7 @@ void http_stream_close(struct kp_http_stream *stream)
     stream->on_close_thread = pthread_self();
     void (*on_close)(void *) = stream->on_close;
     void *context = stream->on_close_context;
-    evbuffer_drain(stream->pending, evbuffer_get_length(stream->pending));
-    stream->pending_bytes = 0;
+    http_buf_free(&stream->pending);
     pthread_mutex_unlock(&stream->mutex);
     if (call) {
         ERR_clear_error();
@@ -155,87 +106,90 @@ void http_stream_close(struct kp_http_stream *stream)
     }
 }
 
-/* The connection under a stream is gone (client disconnect, timeout, drop, evhttp_free). */
+/* The connection under a stream is gone (client disconnect, timeout, drop, server stop). */
 void http_stream_connection_gone(struct kp_http_stream *stream)
 {
     http_stream_close(stream);
-    if (!stream->end_sent) {
-        /* evhttp detached the request from the dead connection (it does when the response
-         * was not finished); evhttp_send_reply_end frees a detached request. */
-        stream->end_sent = true;
-        evhttp_send_reply_end(stream->request->req);
-    }
+    stream->end_sent = true;
     http_stream_detach(stream);
 }
 
-/* The terminating chunk; the response completes (on_request_complete) once it is written. */
+/* The terminating chunk; the response completes (conn.c, response_done) once it is written. An
+ * HTTP/1.0 stream ends with the connection. */
 void http_stream_send_end(struct kp_http_stream *stream)
 {
-    /* evhttp may complete the response right here (no body to end: HEAD, HTTP/1.0), which
-     * detaches the stream and drops the connection's reference: hold one meanwhile. */
-    pthread_mutex_lock(&stream->mutex);
-    stream->refs++;
-    pthread_mutex_unlock(&stream->mutex);
     struct conn *conn = stream->conn;
     stream->end_sent = true;
-    evhttp_send_reply_end(stream->request->req);
-    if (stream->conn == conn && conn->stream == stream) {
-        guard_write_cb(conn);
+    if (stream->chunked && !stream->no_body && !http_buf_append(&conn->out, "0\r\n\r\n", 5)) {
+        http_conn_drop(conn, "out of memory ending a stream");
+        return;
     }
-    http_stream_release(stream);
+    if (!stream->chunked) {
+        conn->close_after = true;
+    }
+    http_conn_response_queued(conn);
 }
 
-static void stream_flush(struct kp_http_stream *stream);
-
-/* evhttp: the output buffer drained after a chunk (evcon->cb). */
-static void on_chunk_written(struct evhttp_connection *evcon, void *arg)
+/* One chunk: its size in hex, the bytes, CRLF (RFC 9112 §7.1). */
+static bool append_chunk(struct kp_http_stream *stream, struct http_buf *out)
 {
-    (void)evcon;
-    struct conn *conn = arg;
-    if (conn->stream != NULL) {
-        stream_flush(conn->stream);
+    const struct http_buf *pending = &stream->pending;
+    if (stream->no_body) {
+        return true;
     }
+    if (!stream->chunked) {
+        return http_buf_append(out, pending->data + pending->off, pending->len);
+    }
+    char size[24];
+    int n = snprintf(size, sizeof(size), "%zx\r\n", pending->len);
+    return http_buf_reserve(out, (size_t)n + pending->len + 2) &&
+           http_buf_append(out, size, (size_t)n) &&
+           http_buf_append(out, pending->data + pending->off, pending->len) &&
+           http_buf_append(out, "\r\n", 2);
 }
 
-/* Moves what producers queued into evhttp, and the terminating chunk once asked and drained. */
-static void stream_flush(struct kp_http_stream *stream)
+/* Moves what producers queued into the connection's output (while it holds less than
+ * STREAM_OUTPUT_HIGH), and the terminating chunk once asked. Returns whether output was added. */
+static bool stream_flush(struct kp_http_stream *stream)
 {
     struct conn *conn = stream->conn;
     if (conn == NULL || stream->end_sent) {
-        return;
+        return false;
     }
-    struct worker *worker = conn->worker;
-    struct evbuffer *output = bufferevent_get_output(conn->bev);
     pthread_mutex_lock(&stream->mutex);
     bool drop = stream->overflow && !stream->dropped;
     bool closed = stream->closed;
     bool moved = false;
-    if (!closed && stream->pending_bytes > 0 && evbuffer_get_length(output) < STREAM_OUTPUT_HIGH) {
-        evbuffer_add_buffer(worker->scratch, stream->pending);
-        stream->pending_bytes = 0;
+    bool failed = false;
+    if (!closed && stream->pending.len > 0 && conn->out.len < STREAM_OUTPUT_HIGH) {
+        failed = !append_chunk(stream, &conn->out);
+        http_buf_consume(&stream->pending, stream->pending.len);
+        if (stream->pending.cap > STREAM_INPUT_HIGH * 4) {
+            http_buf_free(&stream->pending); /* a burst's buffer is not kept */
+        }
         moved = true;
     }
-    bool end_now = !closed && stream->end_requested && stream->pending_bytes == 0;
+    bool end_now = !closed && stream->end_requested && stream->pending.len == 0;
     pthread_mutex_unlock(&stream->mutex);
 
-    if (drop) {
+    if (drop || failed) {
         stream->dropped = true;
-        http_conn_drop(conn, "a stream's client reads too slowly");
-        return;
+        http_conn_drop(conn, failed ? "out of memory writing a stream"
+                                    : "a stream's client reads too slowly");
+        return false;
     }
     if (closed) {
-        return;
-    }
-    if (moved) {
-        evhttp_send_reply_chunk_with_cb(stream->request->req, worker->scratch, on_chunk_written,
-                                        conn);
-        /* evhttp leaves the data where it was for a response without a body (HEAD). */
-        evbuffer_drain(worker->scratch, evbuffer_get_length(worker->scratch));
-        guard_write_cb(conn);
+        return false;
     }
     if (end_now) {
         http_stream_send_end(stream);
     }
+    return moved || end_now;
+}
+
+void http_stream_output_drained(struct kp_http_stream *stream)
+{
+    (void)stream_flush(stream);
 }
 
 /* Adds a stream to its worker's wake queue. Stream mutex held; the stream is open, so the
@@ -279,8 +233,9 @@ static void drain_queue(struct worker *worker, bool flush)
         pthread_mutex_lock(&stream->mutex);
         stream->queued = false;
         pthread_mutex_unlock(&stream->mutex);
-        if (flush)
-            stream_flush(stream);
+        if (flush && stream_flush(stream)) {
+            http_conn_run(stream->conn); /* writes it now */
+        }
         http_stream_release(stream);
         stream = next;
     }
@@ -317,17 +272,12 @@ struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int
     struct conn *conn = request->conn;
     struct worker *worker = conn->worker;
     struct kp_http_stream *stream = calloc(1, sizeof(*stream));
-    if (stream == NULL || (stream->pending = evbuffer_new()) == NULL ||
-        pthread_mutex_init(&stream->mutex, NULL) != 0) {
-        if (stream != NULL && stream->pending != NULL) {
-            evbuffer_free(stream->pending);
-        }
+    if (stream == NULL || pthread_mutex_init(&stream->mutex, NULL) != 0) {
         free(stream);
         kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
         return NULL;
     }
     if (pthread_cond_init(&stream->on_close_done, NULL) != 0) {
-        evbuffer_free(stream->pending);
         pthread_mutex_destroy(&stream->mutex);
         free(stream);
         kp_http_respond(request, 503, "text/plain; charset=utf-8", "out of memory\n", 14);
@@ -338,20 +288,11 @@ struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int
     stream->max_pending = worker->server->limits.max_stream_buffer_bytes;
     stream->conn = conn;
     stream->request = request;
-
-    struct evhttp_request *req = request->req;
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    http_remove_framing_headers(headers, content_type != NULL);
-    if (content_type != NULL) {
-        evhttp_add_header(headers, "Content-Type", content_type);
-    }
-    if (req->major == 1 && req->minor == 0) {
-        /* HTTP/1.0 has no chunks: the body ends when the connection does. Make evhttp close
-         * it, and not answer a "Connection: keep-alive" with keep-alive. */
-        struct evkeyvalq *input = evhttp_request_get_input_headers(req);
-        while (evhttp_remove_header(input, "Connection") == 0) {
-        }
-        evhttp_add_header(headers, "Connection", "close");
+    /* HTTP/1.0 has no chunks: the body ends when the connection does. */
+    stream->chunked = request->http_minor >= 1;
+    stream->no_body = request->method_id == HTTP_HEAD;
+    if (!stream->chunked) {
+        conn->close_after = true;
     }
     request->streaming = true;
     request->status = status;
@@ -362,15 +303,10 @@ struct kp_http_stream *kp_http_stream_start(struct kp_http_request *request, int
         worker->open_streams->open_prev = stream;
     }
     worker->open_streams = stream;
-
-    evhttp_send_reply_start(req, status, http_status_reason(status));
-    guard_write_cb(conn);
-    /* A watch lasts as long as it likes: no read timeout; the write timeout still catches a
-     * client that stopped reading. Keep reading (a GET still has reading on) so a disconnect
-     * is noticed, but never buffer more than STREAM_INPUT_HIGH of what the client sends. */
-    http_conn_set_timeouts(conn, NULL);
-    bufferevent_setwatermark(conn->bev, EV_READ, 0, STREAM_INPUT_HIGH);
-    bufferevent_enable(conn->bev, EV_READ);
+    /* A watch lasts as long as it likes: no read deadline; the write deadline still catches a
+     * client that stopped reading (conn.c). */
+    http_write_head(conn, request, status, content_type,
+                    stream->chunked ? "Transfer-Encoding: chunked\r\n" : NULL);
     return stream;
 }
 
@@ -379,19 +315,18 @@ bool kp_http_stream_send(struct kp_http_stream *stream, const char *data, size_t
     pthread_mutex_lock(&stream->mutex);
     bool open = !stream->closed && !stream->end_requested;
     if (open && len > 0) {
-        if (stream->pending_bytes + len > stream->max_pending) {
+        if (stream->pending.len + len > stream->max_pending) {
             /* The client reads too slowly: let the worker disconnect it. */
             stream->overflow = true;
             stream->closed = true;
             stream_enqueue_locked(stream);
             open = false;
-        } else if (evbuffer_add(stream->pending, data, len) != 0) {
+        } else if (!http_buf_append(&stream->pending, data, len)) {
             open = false;
             stream->overflow = true;
             stream->closed = true;
             stream_enqueue_locked(stream);
         } else {
-            stream->pending_bytes += len;
             stream_enqueue_locked(stream);
         }
     }
