@@ -192,8 +192,8 @@ enum kp_result kp_client_request(struct kp_client *c, const char *method, const 
     curl_slist_free_all(headers);
     enum kp_result rc = KP_OK;
     if (sink.too_large) {
-        rc = kp_error_set(err, KP_ERR_TOO_LARGE, "the response of %s %s is over %u bytes",
-                          method, c->server, RESPONSE_MAX);
+        rc = kp_error_set(err, KP_ERR_TOO_LARGE, "the response of %s %s is over %u bytes", method,
+                          c->server, RESPONSE_MAX);
     } else if (code != CURLE_OK) {
         rc = kp_error_set(err, KP_ERR_IO, "%s %s%s: %s", method, c->server, path,
                           curl_error[0] ? curl_error : curl_easy_strerror(code));

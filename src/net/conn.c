@@ -14,14 +14,14 @@
  *    socket is empty before it waits again. OpenSSL reads ahead (SSL_set_read_ahead: one
  *    read(2) of up to a whole buffer, not a 5-byte header and then the rest), and a callback on
  *    the socket BIO notes when a read(2) came back short or with EAGAIN: the socket is then
- *    known to be empty (rx_drained), and no read(2) is made just to hear EAGAIN. Any byte that
- *    arrives later raises a new edge.
+ *    known to be empty (rx_drained), and no read(2) is made just to hear EAGAIN (unless OpenSSL
+ *    holds part of a record, see read_more). Any byte that arrives later raises a new edge.
  *  - A response is written at once, in the same pass of the loop: plaintext up to one record
  *    (16 KiB) goes to one SSL_write, which is one record and one write(2). Only when the socket
  *    takes less does the connection wait for the EPOLLOUT edge (write_blocked).
- *  - Reading stops while a response is waiting for the socket, and while a stream holds
- *    STREAM_INPUT_HIGH of unsolicited input: a client cannot make the server buffer without
- *    bound by pipelining requests it does not read the answers to.
+ *  - Reading stops while a response is waiting for the socket: a client cannot make the server
+ *    buffer without bound by pipelining requests it does not read the answers to. A client
+ *    that sends more than STREAM_INPUT_HIGH during a stream is dropped.
  *
  * Deadlines (one timer per connection, libevent common timeouts, so arming one is O(1)):
  *   HANDSHAKE       the read timeout, from accept: the handshake and the first request;
@@ -283,6 +283,9 @@ void http_conn_accept(struct worker *worker, int fd)
     SSL_set_accept_state(conn->ssl);
     SSL_set_info_callback(conn->ssl, on_tls_info);
     SSL_set_read_ahead(conn->ssl, 1);
+    /* Most clients close without close_notify; OpenSSL 3 would call that an error ("unexpected
+     * eof while reading") and drop the session. It is an ordinary end: SSL_ERROR_ZERO_RETURN. */
+    SSL_set_options(conn->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* out may be reallocated (a stream appending) between a blocked SSL_write and its retry,
      * and a write of up to one record is complete when one record has gone. */
     SSL_set_mode(conn->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
@@ -499,7 +502,12 @@ static bool read_more(struct conn *conn)
     }
     switch (SSL_get_error(conn->ssl, 0)) {
     case SSL_ERROR_WANT_READ:
+        /* Only part of a record was there. (SSL_has_pending counts such a part too, which costs
+         * one read(2) that hears EAGAIN; rare: a record split across TCP segments.) */
         conn->rx_drained = true;
+        if (conn->in.len == 0) {
+            http_buf_free(&conn->in);
+        }
         return false;
     case SSL_ERROR_WANT_WRITE:
         conn->write_blocked = true;
@@ -508,7 +516,7 @@ static bool read_more(struct conn *conn)
         conn->rx_eof = true;
         return false;
     case SSL_ERROR_SYSCALL:
-        /* An EOF without close_notify: clients rarely send one before closing. */
+        /* The connection was reset. */
         ERR_clear_error();
         conn->rx_eof = true;
         return false;
@@ -520,12 +528,20 @@ static bool read_more(struct conn *conn)
     }
 }
 
-/* After an answer that ends the connection: close_notify, our side shut down, then what the
- * client still sends is read away until it closes or the linger time runs out. */
+/* After an answer that ends the connection: close_notify, then the close. When the client may
+ * still be sending (an error answered before its request was read whole, or input not yet
+ * parsed), our side is shut down and what it sends is read away until it closes or the linger
+ * time runs out (nginx's "lingering_close auto"): closing with unread data would send a reset.
+ * A request read whole, with nothing after it, is closed at once. */
 static void begin_close(struct conn *conn)
 {
     (void)SSL_shutdown(conn->ssl); /* sends close_notify; the out buffer is empty */
     ERR_clear_error();
+    bool unread = conn->refused_early || conn->in.len > 0 || SSL_has_pending(conn->ssl) != 0;
+    if (conn->rx_eof || !unread) {
+        http_conn_drop(conn, "closed after the answer");
+        return;
+    }
     shutdown(conn->fd, SHUT_WR);
     conn->state = CONN_LINGERING;
     evtimer_add(conn->timer, conn->worker->linger_tv);
@@ -570,9 +586,8 @@ static void response_done(struct conn *conn)
     } else {
         conn->state = CONN_IDLE;
         evtimer_add(conn->timer, worker->idle_tv);
-        if (conn->in.cap > 0) {
-            http_buf_free(&conn->in); /* an idle connection holds no buffers */
-        }
+        http_buf_free(&conn->in); /* an idle connection holds no buffers */
+        http_buf_free(&conn->out);
     }
 }
 
@@ -608,14 +623,16 @@ static void dispatch(struct conn *conn, struct kp_http_request *request)
     }
 }
 
-/* During a stream: input is read only to notice the client going away, and kept (up to
- * STREAM_INPUT_HIGH) for a request pipelined behind the stream. */
+/* During a stream: input is read to notice the client going away, and kept for a request
+ * pipelined behind the stream; a client that sends more than STREAM_INPUT_HIGH meanwhile is
+ * not speaking HTTP/1.1 as a watch client does, and is dropped. */
 static bool stream_read(struct conn *conn)
 {
-    if (conn->in.len >= STREAM_INPUT_HIGH) {
-        return false; /* reading pauses until the stream ends */
-    }
     if (read_more(conn)) {
+        if (conn->in.len > STREAM_INPUT_HIGH) {
+            http_conn_drop(conn, "the client sent more than 16 KiB during a stream");
+            return false;
+        }
         return true;
     }
     if (conn->rx_eof) {

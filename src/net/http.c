@@ -275,20 +275,27 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         event_del(worker->listener);
     }
     evtimer_del(worker->accept_retry);
+    /* Held while the streams are walked: one ending at once must not break the loop (its
+     * detach sees flushing reach zero) before the others have been given their grace. */
+    worker->flushing++;
     http_worker_process_queue(worker);
     struct kp_http_stream *stream = worker->open_streams;
     while (stream != NULL) {
         struct kp_http_stream *next = stream->open_next;
+        http_stream_flush_all(stream); /* what producers queued goes before the end */
         http_stream_close(stream);
         struct conn *conn = stream->conn;
-        if (!stream->end_sent && conn != NULL && conn->state != CONN_CLOSING) {
-            stream->flushing = true;
+        if (conn != NULL && conn->state != CONN_CLOSING) {
+            if (!stream->end_sent) {
+                http_stream_send_end(stream);
+            }
+            stream->flushing = true; /* until its response is complete (detach) */
             worker->flushing++;
-            http_stream_send_end(stream);
-            http_conn_run(conn);
+            http_conn_run(conn); /* may detach (and free) the stream */
         }
         stream = next;
     }
+    worker->flushing--;
     if (worker->flushing > 0) {
         struct timeval grace = {STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000};
         evtimer_add(worker->grace, &grace);

@@ -27,8 +27,8 @@
 
 /* A stream's queued bytes move into the connection's output while it holds less than this. */
 #define STREAM_OUTPUT_HIGH ((size_t)256 * 1024)
-/* During a stream the client should send nothing; what it sends is buffered up to this and
- * then reading pauses (so a client cannot grow our memory by writing during a watch). */
+/* During a stream the client should send nothing; one that sends more than this is dropped
+ * (so a client cannot grow our memory by writing during a watch). */
 #define STREAM_INPUT_HIGH ((size_t)16 * 1024)
 /* The most plaintext handed to one SSL_write: one TLS record, written by one write(2). */
 #define TLS_RECORD_MAX 16384
@@ -55,7 +55,8 @@ enum conn_state {
     CONN_HANDSHAKE, /* TLS handshake; deadline: the read timeout from accept */
     CONN_IDLE,      /* between requests; deadline: the idle timeout */
     CONN_READING,   /* part of a request is here; deadline: the read timeout from its first byte */
-    CONN_HANDLING,  /* a request is being answered; deadline only while writing is blocked */
+    CONN_HANDLING,  /* a request is being answered; the write deadline while output is blocked
+                     * (an error answered mid-request keeps the read deadline) */
     CONN_STREAMING, /* a chunked response; the same */
     CONN_LINGERING, /* answered and closing: reading what the client still sends, then close */
     CONN_CLOSING,   /* freed in the next pass of the loop */
@@ -76,6 +77,7 @@ struct conn {
     bool rx_eof;           /* the client closed its side (or the TLS session) */
     bool write_blocked;    /* output waits for the socket to become writable */
     bool close_after;      /* close once the current response has been written */
+    bool refused_early;    /* answered before its request was read whole: linger on close */
     bool in_run;           /* inside http_conn_run: do not recurse */
     bool response_pending; /* the current response waits until out has drained */
     http_parser parser;
@@ -127,6 +129,8 @@ struct kp_http_request {
     size_t ref_count, ref_cap;
     size_t head_start; /* offset in conn->in where this request began */
     size_t head_end;   /* the end of the last piece of the head seen so far */
+    size_t consumed;   /* bytes of input the parser has taken for this request */
+    size_t chunks;     /* chunks of a chunked body so far */
     /* From headers complete: the target and headers, NUL-terminated, in one owned block. */
     char *head;
     const char **names;
@@ -257,6 +261,8 @@ void http_stream_close(struct kp_http_stream *stream);
 void http_stream_connection_gone(struct kp_http_stream *stream);
 /* Queues the terminating chunk. */
 void http_stream_send_end(struct kp_http_stream *stream);
+/* At server stop: everything producers queued goes into the output, whatever it holds. */
+void http_stream_flush_all(struct kp_http_stream *stream);
 /* The connection's output drained: more of the stream may go. */
 void http_stream_output_drained(struct kp_http_stream *stream);
 /* Drops one reference. */

@@ -106,8 +106,7 @@ static void handshake(SSL *ssl, int fd, int64_t deadline)
         if (reason != SSL_ERROR_WANT_READ && reason != SSL_ERROR_WANT_WRITE) {
             return; /* failed: the leaf may have been recorded already */
         }
-        struct pollfd wait = {.fd = fd,
-                              .events = reason == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        struct pollfd wait = {.fd = fd, .events = reason == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
         int remaining = (int)(deadline - monotonic_ms());
         if (remaining <= 0 || poll(&wait, 1, remaining) <= 0) {
             return;
@@ -140,8 +139,10 @@ enum kp_result kp_net_peer_certificate(const char *host, int port, int timeout_m
     *leaf = SSL_get_ex_data(ssl, leaf_index());
     SSL_set_ex_data(ssl, leaf_index(), NULL);
     if (*leaf == NULL) {
-        rc = kp_error_openssl(err, KP_ERR_IO, "%s:%d presented no certificate (is it a TLS "
-                              "server?)", host, port);
+        rc = kp_error_openssl(err, KP_ERR_IO,
+                              "%s:%d presented no certificate (is it a TLS "
+                              "server?)",
+                              host, port);
     }
 done:
     ERR_clear_error();

@@ -175,6 +175,9 @@ static int on_header_field(http_parser *parser, const char *at, size_t len)
 {
     struct conn *conn = conn_of(parser);
     struct kp_http_request *request = conn->parsing;
+    if (request->head != NULL) {
+        return 0; /* a chunked body's trailer fields: not kept (counted as overhead) */
+    }
     if (request->ref_count == 0 || request->in_value) {
         if (request->ref_count == request->ref_cap) {
             size_t cap = request->ref_cap > 0 ? request->ref_cap * 2 : 16;
@@ -196,6 +199,9 @@ static int on_header_value(http_parser *parser, const char *at, size_t len)
 {
     struct conn *conn = conn_of(parser);
     struct kp_http_request *request = conn->parsing;
+    if (request->head != NULL) {
+        return 0;
+    }
     request->in_value = true;
     struct header_ref *ref = &request->refs[request->ref_count - 1];
     return extend_run(conn, &ref->value_off, &ref->value_len, at, len);
@@ -389,6 +395,7 @@ static int on_body(http_parser *parser, const char *at, size_t len)
 static int on_chunk_header(http_parser *parser)
 {
     struct conn *conn = conn_of(parser);
+    conn->parsing->chunks++;
     if (conn->parsing->body.len + parser->content_length >
         conn->worker->server->limits.max_body_bytes) {
         return refuse(conn, 413, "request body too large");
@@ -454,6 +461,18 @@ static void answer_parse_error(struct conn *conn)
     http_send_error(conn, status, text);
 }
 
+/* What a request may spend on bytes that are neither its head nor its body - chunk-size lines,
+ * chunk extensions, trailers - is bounded, or a client could keep a connection parsing without
+ * end: 16 KiB, plus 16 bytes per chunk, plus the body's own size (Go's net/http allows as much
+ * since its fix for CVE-2023-39326). The head counts against max_header_bytes on top. */
+static bool overhead_too_large(const struct kp_http_request *request,
+                               const struct kp_http_limits *limits)
+{
+    size_t non_body = request->consumed - request->body.len;
+    size_t allowed = limits->max_header_bytes + 16384 + 16 * request->chunks + request->body.len;
+    return non_body > allowed;
+}
+
 struct kp_http_request *http_parse_next(struct conn *conn)
 {
     if (conn->parsed == conn->in.len) {
@@ -469,6 +488,9 @@ struct kp_http_request *http_parse_next(struct conn *conn)
     size_t used =
         http_parser_execute(&conn->parser, &SETTINGS, input_start(conn) + conn->parsed, fed);
     conn->parsed += used;
+    if (conn->parsing != NULL) {
+        conn->parsing->consumed += used;
+    }
     enum http_errno error = HTTP_PARSER_ERRNO(&conn->parser);
     if (error == HPE_PAUSED) {
         http_parser_pause(&conn->parser, 0);
@@ -492,13 +514,27 @@ struct kp_http_request *http_parse_next(struct conn *conn)
         answer_parse_error(conn);
         return NULL;
     }
-    /* Headers that never end are answered as soon as they pass the limit. */
-    if (conn->parsing != NULL && conn->parsing->head == NULL &&
-        conn->parsed - conn->parsing->head_start > conn->worker->server->limits.max_header_bytes) {
-        conn->parse_status = 431;
-        conn->parse_error = "request header fields too large";
-        answer_parse_error(conn);
+    struct kp_http_request *request = conn->parsing;
+    const struct kp_http_limits *limits = &conn->worker->server->limits;
+    if (request != NULL && request->head == NULL) {
+        /* Headers that never end are answered as soon as they pass the limit. */
+        if (conn->parsed - request->head_start > limits->max_header_bytes) {
+            conn->parse_status = 431;
+            conn->parse_error = "request header fields too large";
+            answer_parse_error(conn);
+        }
+        return NULL; /* the head's pieces are offsets into the input: keep it */
     }
+    if (request != NULL && overhead_too_large(request, limits)) {
+        conn->parse_status = 400;
+        conn->parse_error = "chunked encoding contains too much non-data";
+        answer_parse_error(conn);
+        return NULL;
+    }
+    /* Nothing parsed is needed any more (the head is copied, the body too): the input holds only
+     * what the parser has not seen, so a body never sits in memory twice. */
+    http_buf_consume(&conn->in, conn->parsed);
+    conn->parsed = 0;
     return NULL;
 }
 
@@ -678,7 +714,8 @@ void http_write_head(struct conn *conn, struct kp_http_request *request, int sta
     if (!keep) {
         conn->close_after = true;
     }
-    unsigned minor = request != NULL ? request->http_minor : 1;
+    /* HTTP/1.0 is answered as 1.0, any later 1.x as 1.1 (RFC 9110 §6.2, as Go does). */
+    unsigned minor = request != NULL && request->http_minor == 0 ? 0 : 1;
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.%u %d ", minor, status);
     struct http_buf *out = &conn->out;
@@ -709,6 +746,7 @@ void http_write_head(struct conn *conn, struct kp_http_request *request, int sta
 void http_send_error(struct conn *conn, int status, const char *text)
 {
     conn->close_after = true;
+    conn->refused_early = true;
     conn->state = CONN_HANDLING;
     char framing[48];
     size_t len = strlen(text);

@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +151,7 @@ static bool append_chunk(struct kp_http_stream *stream, struct http_buf *out)
 
 /* Moves what producers queued into the connection's output (while it holds less than
  * STREAM_OUTPUT_HIGH), and the terminating chunk once asked. Returns whether output was added. */
-static bool stream_flush(struct kp_http_stream *stream)
+static bool stream_move(struct kp_http_stream *stream, size_t output_high)
 {
     struct conn *conn = stream->conn;
     if (conn == NULL || stream->end_sent) {
@@ -161,7 +162,7 @@ static bool stream_flush(struct kp_http_stream *stream)
     bool closed = stream->closed;
     bool moved = false;
     bool failed = false;
-    if (!closed && stream->pending.len > 0 && conn->out.len < STREAM_OUTPUT_HIGH) {
+    if (!closed && stream->pending.len > 0 && conn->out.len < output_high) {
         failed = !append_chunk(stream, &conn->out);
         http_buf_consume(&stream->pending, stream->pending.len);
         if (stream->pending.cap > STREAM_INPUT_HIGH * 4) {
@@ -187,9 +188,19 @@ static bool stream_flush(struct kp_http_stream *stream)
     return moved || end_now;
 }
 
+static bool stream_flush(struct kp_http_stream *stream)
+{
+    return stream_move(stream, STREAM_OUTPUT_HIGH);
+}
+
 void http_stream_output_drained(struct kp_http_stream *stream)
 {
     (void)stream_flush(stream);
+}
+
+void http_stream_flush_all(struct kp_http_stream *stream)
+{
+    (void)stream_move(stream, SIZE_MAX);
 }
 
 /* Adds a stream to its worker's wake queue. Stream mutex held; the stream is open, so the

@@ -563,6 +563,7 @@ static bool client_exact(struct client *c, char *out, size_t n)
 }
 
 struct response {
+    int minor; /* HTTP/1.minor on the status line */
     int status;
     char reason[64];
     char *names[64];
@@ -600,7 +601,7 @@ static bool read_head(struct client *c, struct response *r)
         return false;
     }
     int consumed = 0;
-    if (sscanf(line, "HTTP/1.%*d %d %n", &r->status, &consumed) < 1) {
+    if (sscanf(line, "HTTP/1.%d %d %n", &r->minor, &r->status, &consumed) < 2) {
         free(line);
         return false;
     }
@@ -816,6 +817,25 @@ static void test_get_and_post(void **state)
     echo = body_json(&r);
     assert_string_equal(jstr(echo, "body"), "hello world");
     json_decref(echo);
+    response_free(&r);
+
+    /* Chunk extensions and trailer fields are read past: the trailer is not a header. */
+    client_send(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5;name=value\r\nhello\r\n0\r\nX-Test: trailer\r\n\r\n");
+    assert_true(read_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    echo = body_json(&r);
+    assert_string_equal(jstr(echo, "body"), "hello");
+    assert_int_equal(json_array_size(json_object_get(echo, "x_test")), 0);
+    assert_int_equal(json_integer_value(json_object_get(echo, "header_count")), 2);
+    json_decref(echo);
+    response_free(&r);
+
+    /* HTTP/1.x past 1.1 is answered as HTTP/1.1 (RFC 9110 §6.2). */
+    client_send(c, "GET /echo HTTP/1.9\r\nHost: x\r\n\r\n");
+    assert_true(read_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.minor, 1);
     response_free(&r);
 
     client_close(c);
@@ -1479,6 +1499,20 @@ static void test_header_limit(void **state)
     client_send(c, text);
     assert_true(read_response(c, &r, false));
     assert_int_equal(r.status, 431);
+    response_free(&r);
+    client_close(c);
+
+    /* A chunk extension that never ends (after the head, so not a header): refused once what is
+     * neither head nor body passes the bound (max_header_bytes + 16 KiB + 16 per chunk + the
+     * body), not kept in memory until the read timeout. */
+    c = client_open(f.port, NULL);
+    client_send(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;e=");
+    for (int i = 0; i < 4; i++) {
+        client_write(c, big, 8191);
+    }
+    assert_true(read_response(c, &r, false));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "too much non-data"));
     response_free(&r);
     client_close(c);
 
