@@ -152,6 +152,42 @@ void http_buf_free(struct http_buf *buf)
     *buf = (struct http_buf){0};
 }
 
+/* ------------------------------------------------------------------ the worker's spare buffers */
+
+/* Spare buffers hold at least one read's room and at most this (bigger ones are freed). */
+#define SPARE_MAX_CAP ((size_t)64 * 1024)
+
+bool http_conn_reserve(struct conn *conn, struct http_buf *buf, size_t more)
+{
+    struct worker *worker = conn->worker;
+    if (buf->cap == 0 && worker->spare_count > 0) {
+        *buf = worker->spare[--worker->spare_count];
+    }
+    return http_buf_reserve(buf, more);
+}
+
+/* An empty buffer goes back to the worker (or is freed). */
+static void give_back(struct conn *conn, struct http_buf *buf)
+{
+    struct worker *worker = conn->worker;
+    int max = (int)(sizeof(worker->spare) / sizeof(worker->spare[0]));
+    if (buf->len == 0 && buf->cap >= READ_ROOM && buf->cap <= SPARE_MAX_CAP &&
+        worker->spare_count < max) {
+        worker->spare[worker->spare_count++] =
+            (struct http_buf){.data = buf->data, .cap = buf->cap};
+        *buf = (struct http_buf){0};
+        return;
+    }
+    http_buf_free(buf);
+}
+
+void http_worker_free_spares(struct worker *worker)
+{
+    while (worker->spare_count > 0) {
+        http_buf_free(&worker->spare[--worker->spare_count]);
+    }
+}
+
 /* ------------------------------------------------------------------ TLS callbacks */
 
 /* The socket BIO's read results: a read(2) that returned less than asked, or nothing, left the
@@ -357,8 +393,8 @@ void http_conn_free(struct conn *conn)
     event_free(conn->timer);
     SSL_free(conn->ssl);
     close(conn->fd);
-    http_buf_free(&conn->in);
-    http_buf_free(&conn->out);
+    give_back(conn, &conn->in);
+    give_back(conn, &conn->out);
     if (conn->peer_chain != NULL) {
         sk_X509_pop_free(conn->peer_chain, X509_free);
     }
@@ -490,7 +526,7 @@ static bool read_more(struct conn *conn)
     if (conn->rx_drained && SSL_has_pending(conn->ssl) == 0) {
         return false;
     }
-    if (!http_buf_reserve(&conn->in, READ_ROOM)) {
+    if (!http_conn_reserve(conn, &conn->in, READ_ROOM)) {
         http_conn_drop(conn, "out of memory reading a request");
         return false;
     }
@@ -506,7 +542,7 @@ static bool read_more(struct conn *conn)
          * one read(2) that hears EAGAIN; rare: a record split across TCP segments.) */
         conn->rx_drained = true;
         if (conn->in.len == 0) {
-            http_buf_free(&conn->in);
+            give_back(conn, &conn->in);
         }
         return false;
     case SSL_ERROR_WANT_WRITE:
@@ -586,8 +622,8 @@ static void response_done(struct conn *conn)
     } else {
         conn->state = CONN_IDLE;
         evtimer_add(conn->timer, worker->idle_tv);
-        http_buf_free(&conn->in); /* an idle connection holds no buffers */
-        http_buf_free(&conn->out);
+        give_back(conn, &conn->in); /* an idle connection holds no buffers */
+        give_back(conn, &conn->out);
     }
 }
 

@@ -311,6 +311,7 @@ static void worker_teardown(struct worker *worker)
         http_conn_free(worker->conns); /* open streams get their on_close */
     }
     http_worker_discard_queue(worker);
+    http_worker_free_spares(worker);
     struct event **events[] = {&worker->listener, &worker->wake, &worker->stop, &worker->grace,
                                &worker->accept_retry};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {

@@ -186,6 +186,10 @@ struct worker {
     const struct timeval *write_tv;
     const struct timeval *linger_tv;
     struct conn *conns; /* every open connection */
+    /* Buffers connections gave back on going idle, reused by the next ones (no malloc and free
+     * of a 16 KiB buffer per request); owned. */
+    struct http_buf spare[8];
+    int spare_count;
     pthread_mutex_t queue_mutex;
     bool queue_mutex_ready;
     struct kp_http_stream *queue_head, *queue_tail; /* under queue_mutex */
@@ -232,6 +236,11 @@ bool http_conn_flush(struct conn *conn);
 void http_conn_drop(struct conn *conn, const char *why);
 /* The current response is complete in out: the connection moves on once it has drained. */
 void http_conn_response_queued(struct conn *conn);
+/* Makes room for `more` bytes in one of the connection's buffers, starting from a spare one
+ * of the worker's when the buffer has none; false on allocation failure. */
+bool http_conn_reserve(struct conn *conn, struct http_buf *buf, size_t more);
+/* Frees the worker's spare buffers (teardown). */
+void http_worker_free_spares(struct worker *worker);
 /* Frees the connection now (worker teardown only). */
 void http_conn_free(struct conn *conn);
 bool http_conn_init_global(void);

@@ -785,7 +785,7 @@ void kp_http_respond(struct kp_http_request *request, int status, const char *co
     bool send_body = !bodyless && request->method_id != HTTP_HEAD;
     char framing[48];
     snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
-    if (!http_buf_reserve(&conn->out, 512 + request->extra.len + (send_body ? len : 0))) {
+    if (!http_conn_reserve(conn, &conn->out, 512 + request->extra.len + (send_body ? len : 0))) {
         http_conn_drop(conn, "out of memory writing a response");
         return;
     }
