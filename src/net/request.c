@@ -502,12 +502,14 @@ struct kp_http_request *http_parse_next(struct conn *conn)
             answer_parse_error(conn);
             return NULL;
         }
-        if (!http_buf_reserve(&request->body, 1)) {
-            http_request_free(request);
-            http_send_error(conn, 503, "out of memory\n");
-            return NULL;
+        if (request->body.len > 0) { /* an empty body is "" (kp_http_body): no buffer */
+            if (!http_buf_reserve(&request->body, 1)) {
+                http_request_free(request);
+                http_send_error(conn, 503, "out of memory\n");
+                return NULL;
+            }
+            request->body.data[request->body.off + request->body.len] = '\0';
         }
-        request->body.data[request->body.off + request->body.len] = '\0';
         return request;
     }
     if (error != HPE_OK) {
@@ -603,7 +605,7 @@ const char *kp_http_body(struct kp_http_request *request, size_t *len)
     if (len != NULL) {
         *len = request->body.len;
     }
-    return request->body.data + request->body.off;
+    return request->body.data != NULL ? request->body.data + request->body.off : "";
 }
 
 STACK_OF(X509) * kp_http_peer_chain(struct kp_http_request *request)
