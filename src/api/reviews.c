@@ -145,6 +145,7 @@ static bool review_attributes(struct kp_call *call, const char *kind, const json
                               const struct kp_user *user, struct review_attrs *ra)
 {
     memset(ra, 0, sizeof(*ra));
+    ra->attrs.explain_allow = true; /* status.reason says which binding allowed it */
     const json_t *res = json_object_get(spec, "resourceAttributes");
     const json_t *non = json_object_get(spec, "nonResourceAttributes");
     if ((res && non) || (!res && !non)) {

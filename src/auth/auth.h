@@ -60,6 +60,10 @@ struct kp_authz_attrs {
     const char *path;               /* the URL path (non-resource requests) */
     const struct kp_selector *field_selector; /* NULL when none given */
     const struct kp_selector *label_selector; /* NULL when none given */
+    /* Fill the decision's reason when the request is allowed ("RBAC: allowed by ..."), as
+     * SubjectAccessReviews show it. Other callers need only the verdict, and the text would be
+     * built for nothing on every request. Refusal reasons are always filled. */
+    bool explain_allow;
 };
 
 enum kp_authz_verdict {

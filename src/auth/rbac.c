@@ -513,6 +513,9 @@ void kp_rbac_authorize(const struct kp_rbac *rbac, const struct kp_authz_attrs *
     struct text text = {0};
     if (state.binding != NULL) {
         decision->verdict = KP_AUTHZ_ALLOW;
+        if (!attrs->explain_allow) {
+            return;
+        }
         kp_rbac_text_puts(&text, "RBAC: allowed by ");
         describe_source(&text, state.binding, state.subject);
     } else if (errors.count > 0) {

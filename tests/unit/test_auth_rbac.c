@@ -80,6 +80,7 @@ static enum kp_authz_verdict authorize(const struct kp_rbac *rbac, const struct 
 {
     struct kp_authz_attrs attrs =
         resource_attrs(user, verb, group, resource, subresource, ns, name);
+    attrs.explain_allow = reason != NULL; /* as a SubjectAccessReview asks */
     struct kp_authz_decision decision;
     kp_rbac_authorize(rbac, &attrs, &decision);
     if (reason != NULL) {
@@ -236,6 +237,12 @@ static void test_cluster_role_binding(void **state)
         ALLOW);
     assert_string_equal(reason, "RBAC: allowed by ClusterRoleBinding \"read-pods\" of "
                                 "ClusterRole \"pod-reader\" to User \"alice\"");
+    /* Without explain_allow (every request but a review) the verdict comes without its text. */
+    struct kp_authz_attrs quiet = resource_attrs(&alice, "get", "", "pods", "", "default", "x");
+    struct kp_authz_decision quiet_decision;
+    kp_rbac_authorize(rbac, &quiet, &quiet_decision);
+    assert_int_equal(quiet_decision.verdict, ALLOW);
+    assert_string_equal(quiet_decision.reason, "");
     /* everywhere: any namespace and cluster-wide */
     assert_int_equal(authorize(rbac, &alice, "list", "", "pods", "", "", "", NULL, 0), ALLOW);
     assert_int_equal(
