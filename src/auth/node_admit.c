@@ -191,7 +191,8 @@ static enum kp_result admit_pod_create(const char *node, const struct kp_admissi
     const json_t *volumes = json_object_get(json_object_get(pod, "spec"), "volumes");
     size_t i;
     const json_t *volume;
-    json_array_foreach(volumes, i, volume) {
+    json_array_foreach(volumes, i, volume)
+    {
         size_t s;
         const json_t *source;
         json_array_foreach(json_object_get(json_object_get(volume, "projected"), "sources"), s,
@@ -204,7 +205,8 @@ static enum kp_result admit_pod_create(const char *node, const struct kp_admissi
             }
         }
     }
-    json_array_foreach(volumes, i, volume) {
+    json_array_foreach(volumes, i, volume)
+    {
         if (json_is_object(json_object_get(volume, "persistentVolumeClaim"))) {
             return forbidden(request, err,
                              "node %s can not create pods that reference persistentvolumeclaims",
@@ -279,8 +281,10 @@ static bool claim_statuses_equal(const json_t *a, const json_t *b)
     return true;
 }
 
-static enum kp_result admit_pod_status(const char *node, const struct kp_admission_request *request,
-                                       struct kp_error *err)
+/* A status update (pods/status, persistentvolumeclaims/status): an UPDATE carrying the old and
+ * the new object; anything else is refused as upstream refuses it. KP_OK to go on. */
+static enum kp_result expect_status_update(const struct kp_admission_request *request,
+                                           struct kp_error *err)
 {
     char q[300];
     if (!operation_is(request, "UPDATE")) {
@@ -290,6 +294,17 @@ static enum kp_result admit_pod_status(const char *node, const struct kp_admissi
     if (!json_is_object(request->old_object) || !json_is_object(request->object)) {
         return unexpected_type(request, err);
     }
+    return KP_OK;
+}
+
+static enum kp_result admit_pod_status(const char *node, const struct kp_admission_request *request,
+                                       struct kp_error *err)
+{
+    enum kp_result rc = expect_status_update(request, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
+    char q[300];
     if (strcmp(spec_node_name(request->old_object), node) != 0) {
         return forbidden(request, err,
                          "node %s can only update pod status for pods with spec.nodeName set to "
@@ -350,7 +365,8 @@ static void drop_empty(json_t *value)
     if (json_is_array(value)) {
         size_t i;
         json_t *item;
-        json_array_foreach(value, i, item) {
+        json_array_foreach(value, i, item)
+        {
             drop_empty(item);
         }
         return;
@@ -361,7 +377,8 @@ static void drop_empty(json_t *value)
     const char *key;
     json_t *member;
     void *tmp;
-    json_object_foreach_safe(value, tmp, key, member) {
+    json_object_foreach_safe(value, tmp, key, member)
+    {
         drop_empty(member);
         if (json_is_null(member) || (json_is_array(member) && json_array_size(member) == 0) ||
             (json_is_object(member) && json_object_size(member) == 0)) {
@@ -389,17 +406,13 @@ static json_t *pvc_comparable(const json_t *pvc)
 static enum kp_result admit_pvc_status(const char *node, const struct kp_admission_request *request,
                                        struct kp_error *err)
 {
+    enum kp_result rc = expect_status_update(request, err);
+    if (rc != KP_OK) {
+        return rc;
+    }
     char q[300];
-    if (!operation_is(request, "UPDATE")) {
-        return forbidden(request, err, "unexpected operation %s",
-                         quote(q, sizeof(q), request->operation));
-    }
-    if (!json_is_object(request->old_object) || !json_is_object(request->object)) {
-        return unexpected_type(request, err);
-    }
     json_t *old_pvc = pvc_comparable(request->old_object);
     json_t *new_pvc = pvc_comparable(request->object);
-    enum kp_result rc = KP_OK;
     if (old_pvc == NULL || new_pvc == NULL) {
         rc = kp_error_set(err, KP_ERR_IO, "out of memory comparing persistent volume claims");
     } else if (!json_equal(old_pvc, new_pvc)) {
@@ -414,7 +427,8 @@ static enum kp_result admit_pvc_status(const char *node, const struct kp_admissi
             const json_t *value;
             json_t *both[2] = {(json_t *)left, (json_t *)right};
             for (size_t side = 0; side < 2; side++) {
-                json_object_foreach(both[side], key, value) {
+                json_object_foreach(both[side], key, value)
+                {
                     const json_t *other = json_object_get(both[1 - side], key);
                     if (other != NULL && json_equal(value, other)) {
                         continue;
@@ -500,7 +514,8 @@ static enum kp_result forbidden_labels(const json_t *new_labels, const json_t *o
         }
         const char *key;
         const json_t *value;
-        json_object_foreach((json_t *)sides[side], key, value) {
+        json_object_foreach((json_t *)sides[side], key, value)
+        {
             const json_t *other =
                 json_is_object(sides[1 - side]) ? json_object_get(sides[1 - side], key) : NULL;
             if (other != NULL && json_equal(value, other)) {

@@ -346,15 +346,18 @@ static bool visit_containers(const json_t *spec, bool secrets, name_visitor visi
         const json_t *containers = json_object_get(spec, container_lists[l]);
         size_t c;
         const json_t *container;
-        json_array_foreach(containers, c, container) {
+        json_array_foreach(containers, c, container)
+        {
             size_t i;
             const json_t *item;
-            json_array_foreach(json_object_get(container, "envFrom"), i, item) {
+            json_array_foreach(json_object_get(container, "envFrom"), i, item)
+            {
                 if (!visit_path(item, from_ref, "name", visit, context)) {
                     return false;
                 }
             }
-            json_array_foreach(json_object_get(container, "env"), i, item) {
+            json_array_foreach(json_object_get(container, "env"), i, item)
+            {
                 if (!visit_path(json_object_get(item, "valueFrom"), key_ref, "name", visit,
                                 context)) {
                     return false;
@@ -365,12 +368,28 @@ static bool visit_containers(const json_t *spec, bool secrets, name_visitor visi
     return true;
 }
 
+/* The names a volume's projected sources give for one kind ("secret", "configMap"). */
+static bool visit_projected(const json_t *volume, const char *kind, name_visitor visit,
+                            void *context)
+{
+    size_t i;
+    const json_t *source;
+    json_array_foreach(json_object_get(json_object_get(volume, "projected"), "sources"), i, source)
+    {
+        if (!visit_path(source, kind, "name", visit, context)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool kp_node_visit_pod_secret_names(const json_t *pod, name_visitor visit, void *context)
 {
     const json_t *spec = json_object_get(pod, "spec");
     size_t i;
     const json_t *item;
-    json_array_foreach(json_object_get(spec, "imagePullSecrets"), i, item) {
+    json_array_foreach(json_object_get(spec, "imagePullSecrets"), i, item)
+    {
         if (!visit_path(item, "name", NULL, visit, context)) {
             return false;
         }
@@ -389,15 +408,10 @@ bool kp_node_visit_pod_secret_names(const json_t *pod, name_visitor visit, void 
         {"scaleIO", "secretRef", "name"},   {"iscsi", "secretRef", "name"},
         {"storageos", "secretRef", "name"}, {"csi", "nodePublishSecretRef", "name"},
     };
-    json_array_foreach(json_object_get(spec, "volumes"), i, item) {
-        size_t s;
-        const json_t *source;
-        json_array_foreach(json_object_get(json_object_get(item, "projected"), "sources"), s,
-                           source)
-        {
-            if (!visit_path(source, "secret", "name", visit, context)) {
-                return false;
-            }
+    json_array_foreach(json_object_get(spec, "volumes"), i, item)
+    {
+        if (!visit_projected(item, "secret", visit, context)) {
+            return false;
         }
         for (size_t r = 0; r < sizeof(volume_refs) / sizeof(volume_refs[0]); r++) {
             const json_t *volume_source = json_object_get(item, volume_refs[r].source);
@@ -419,15 +433,10 @@ bool kp_node_visit_pod_configmap_names(const json_t *pod, name_visitor visit, vo
     }
     size_t i;
     const json_t *item;
-    json_array_foreach(json_object_get(spec, "volumes"), i, item) {
-        size_t s;
-        const json_t *source;
-        json_array_foreach(json_object_get(json_object_get(item, "projected"), "sources"), s,
-                           source)
-        {
-            if (!visit_path(source, "configMap", "name", visit, context)) {
-                return false;
-            }
+    json_array_foreach(json_object_get(spec, "volumes"), i, item)
+    {
+        if (!visit_projected(item, "configMap", visit, context)) {
+            return false;
         }
         if (!visit_path(item, "configMap", "name", visit, context)) {
             return false;
@@ -485,7 +494,8 @@ static bool pod_references(const json_t *pod, const char *ns, const char *pod_na
     collect.resource = "persistentvolumeclaims";
     size_t i;
     const json_t *volume;
-    json_array_foreach(json_object_get(json_object_get(pod, "spec"), "volumes"), i, volume) {
+    json_array_foreach(json_object_get(json_object_get(pod, "spec"), "volumes"), i, volume)
+    {
         const json_t *claim = json_object_get(volume, "persistentVolumeClaim");
         if (json_is_object(claim)) {
             const char *claim_name = member_string(claim, "claimName");
