@@ -307,6 +307,9 @@ static int split_target(struct conn *conn, struct kp_http_request *request)
     return 0;
 }
 
+/* What a 501 answer lists; allowed_method below is the same set. */
+#define SERVED_METHODS "GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS"
+
 static const char *allowed_method(enum http_method method)
 {
     switch (method) {
@@ -364,7 +367,7 @@ static int on_headers_complete(http_parser *parser)
     request->method_id = (enum http_method)parser->method;
     request->method = allowed_method(request->method_id);
     if (request->method == NULL) {
-        return refuse(conn, 501, "method not implemented");
+        return refuse(conn, 501, NULL); /* answer_parse_error names the method */
     }
     request->http_minor = parser->http_minor;
     request->keep_alive = http_should_keep_alive(parser) != 0;
@@ -427,35 +430,52 @@ void http_parser_setup(void)
     http_parser_set_max_header_size(UINT32_MAX);
 }
 
-/* "BREW /x HTTP/1.1" is a request with a method kpki does not implement (501); "this is not
- * http" is not a request at all (400). */
-static bool starts_with_method_token(const struct conn *conn)
+/* The method token that starts the request ("BREW" of "BREW /x HTTP/1.1"), copied to out;
+ * false when the input does not start with one ("this is not http": not a request, 400). */
+static bool leading_method(const struct conn *conn, char *out, size_t size)
 {
     const char *input = input_start(conn);
-    size_t i = 0;
-    while (i < conn->in.len && i < 32 && input[i] >= 'A' && input[i] <= 'Z') {
+    size_t start = 0;
+    while (start < conn->in.len && (input[start] == '\r' || input[start] == '\n')) {
+        start++; /* empty lines before a request are allowed */
+    }
+    size_t i = start;
+    while (i < conn->in.len && i - start < 32 && input[i] >= 'A' && input[i] <= 'Z') {
         i++;
     }
-    return i > 0 && i < conn->in.len && input[i] == ' ';
+    if (i == start || i >= conn->in.len || input[i] != ' ' || i - start >= size) {
+        return false;
+    }
+    memcpy(out, input + start, i - start);
+    out[i - start] = '\0';
+    return true;
 }
 
 static void answer_parse_error(struct conn *conn)
 {
     enum http_errno error = HTTP_PARSER_ERRNO(&conn->parser);
     int status = conn->parse_status;
+    char method[33] = "";
+    if (status == 501) {
+        (void)leading_method(conn, method, sizeof(method)); /* refused by on_headers_complete */
+    }
     const char *why = conn->parse_error;
     if (status == 0) {
         status = 400;
         why = http_errno_description(error);
-        if (error == HPE_INVALID_METHOD && starts_with_method_token(conn)) {
+        if (error == HPE_INVALID_METHOD && leading_method(conn, method, sizeof(method))) {
             status = 501;
-            why = "method not implemented";
         } else if (error == HPE_HEADER_OVERFLOW) {
             status = 431;
         }
     }
-    char text[160];
-    snprintf(text, sizeof(text), "%s\n", why);
+    char text[192];
+    if (status == 501) {
+        snprintf(text, sizeof(text), "the method %s is not implemented; kpki serves %s\n",
+                 method[0] != '\0' ? method : "in the request line", SERVED_METHODS);
+    } else {
+        snprintf(text, sizeof(text), "%s\n", why);
+    }
     http_request_free(conn->parsing);
     conn->parsing = NULL;
     http_send_error(conn, status, text);

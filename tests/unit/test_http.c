@@ -1012,6 +1012,23 @@ static void test_refused_requests(void **state)
         response_free(&r);
         client_close(c);
     }
+    /* A 501 names the method it refuses and the ones served, known to the parser or not. */
+    static const char *const unserved[] = {"BREW", "TRACE"};
+    for (size_t i = 0; i < 2; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "%s /echo HTTP/1.1\r\nHost: x\r\n\r\n", unserved[i]);
+        struct client *c = client_open(f.port, NULL);
+        client_send(c, line);
+        struct response r;
+        assert_true(read_response(c, &r, false));
+        assert_int_equal(r.status, 501);
+        char want[64];
+        snprintf(want, sizeof(want), "the method %s is not implemented", unserved[i]);
+        assert_non_null(strstr(r.body, want));
+        assert_non_null(strstr(r.body, "GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS"));
+        response_free(&r);
+        client_close(c);
+    }
     stop_server(&f);
 }
 
