@@ -23,6 +23,8 @@
 #     after the connection is gone: kpki with --tls-session-cache-entries N would keep up to N
 #     sessions; by default it keeps none), and kpki holding the connections again after those.
 set -euo pipefail
+# shellcheck source=bench/identities.sh
+. "$(dirname "${BASH_SOURCE[0]}")/identities.sh"
 
 usage() {
     echo "usage: bench/apiserver-tls.sh BUILD_DIR [--runs N] [--seconds S] [--connections C] [--hold N] [--churn N]" >&2
@@ -97,18 +99,7 @@ make_tree() {
     local root=$WORK/$name pki=$WORK/$name/etc/kubernetes/pki
     "$KPKI" init --root "$root" --node-name bench --apiserver-advertise-address 127.0.0.1 \
         --key-type "$key_type" --quiet
-    mkdir -p "$root/ids"
-    printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' \
-        >"$root/ids/ext"
-    local keyopts=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
-    [ "$key_type" = rsa-2048 ] && keyopts=(-newkey rsa:2048)
-    local i
-    for ((i = 0; i < IDENTITIES; i++)); do
-        openssl req -new "${keyopts[@]}" -nodes -keyout "$root/ids/$i.key" \
-            -subj "/O=kubeadm:cluster-admins/CN=bench-$i" -out "$root/ids/$i.csr" 2>/dev/null
-        openssl x509 -req -in "$root/ids/$i.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
-            -CAcreateserial -days 2 -extfile "$root/ids/ext" -out "$root/ids/$i.crt" 2>/dev/null
-    done
+    make_identities "$pki" "$root/ids" "$IDENTITIES" "$key_type"
     cp "$root/ids/0.crt" "$root/admin.crt"
     cp "$root/ids/0.key" "$root/admin.key"
 }

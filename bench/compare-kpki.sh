@@ -10,6 +10,8 @@
 # table of server CPU per operation (median, min-max) and the NEW/OLD ratio; progress on stderr.
 # Each build gets its own store; the JWT rows each use a token its own server issued.
 set -euo pipefail
+# shellcheck source=bench/identities.sh
+. "$(dirname "${BASH_SOURCE[0]}")/identities.sh"
 
 usage() {
     echo "usage: bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]" >&2
@@ -50,14 +52,7 @@ ROOT=$WORK/tree
 PKI=$ROOT/etc/kubernetes/pki
 "$NEW" init --root "$ROOT" --node-name bench --apiserver-advertise-address 127.0.0.1 \
     --key-type ecdsa-p256 --quiet
-mkdir -p "$ROOT/ids"
-printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$ROOT/ids/ext"
-for i in $(seq 0 15); do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ROOT/ids/$i.key" \
-        -subj "/O=kubeadm:cluster-admins/CN=bench-$i" -out "$ROOT/ids/$i.csr" 2>/dev/null
-    openssl x509 -req -in "$ROOT/ids/$i.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
-        -CAcreateserial -days 2 -extfile "$ROOT/ids/ext" -out "$ROOT/ids/$i.crt" 2>/dev/null
-done
+make_identities "$PKI" "$ROOT/ids" 16 ecdsa-p256
 
 # start NAME BINARY [flags...]: a server on a free port, with a service account and its token.
 start() {
