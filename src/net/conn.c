@@ -45,7 +45,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,22 +115,6 @@ bool http_buf_append(struct http_buf *buf, const void *bytes, size_t len)
     }
     memcpy(buf->data + buf->off + buf->len, bytes, len);
     buf->len += len;
-    return true;
-}
-
-bool http_buf_printf(struct http_buf *buf, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    int need = vsnprintf(NULL, 0, format, args);
-    va_end(args);
-    if (need < 0 || !http_buf_reserve(buf, (size_t)need + 1)) {
-        return false;
-    }
-    va_start(args, format);
-    vsnprintf(buf->data + buf->off + buf->len, (size_t)need + 1, format, args);
-    va_end(args);
-    buf->len += (size_t)need;
     return true;
 }
 
@@ -476,7 +459,8 @@ static void arm_write_deadline(struct conn *conn, bool progress)
     }
 }
 
-bool http_conn_flush(struct conn *conn)
+/* Writes what out holds as far as the socket takes it; false if the connection failed. */
+static bool flush_output(struct conn *conn)
 {
     if (conn->state == CONN_CLOSING || conn->write_blocked || !conn->handshake_done) {
         return conn->state != CONN_CLOSING;
@@ -692,7 +676,7 @@ static bool step(struct conn *conn)
         break;
     }
     if (conn->out.len > 0) {
-        if (!http_conn_flush(conn) || conn->out.len > 0) {
+        if (!flush_output(conn) || conn->out.len > 0) {
             return false; /* dropped, or waiting for the socket */
         }
     }

@@ -46,8 +46,6 @@ struct http_buf {
 
 bool http_buf_reserve(struct http_buf *buf, size_t more); /* room for `more` after the end */
 bool http_buf_append(struct http_buf *buf, const void *bytes, size_t len);
-bool http_buf_printf(struct http_buf *buf, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
 void http_buf_consume(struct http_buf *buf, size_t len); /* from the front */
 void http_buf_free(struct http_buf *buf);
 
@@ -230,8 +228,6 @@ const char *http_worker_date(struct worker *worker);
 void http_conn_accept(struct worker *worker, int fd);
 /* Drives the connection as far as it can go now: handshake, reading, requests, writing. */
 void http_conn_run(struct conn *conn);
-/* Writes what out holds as far as the socket takes it; false if the connection failed. */
-bool http_conn_flush(struct conn *conn);
 /* Closes the connection at once (freed in the next pass of the loop). */
 void http_conn_drop(struct conn *conn, const char *why);
 /* The current response is complete in out: the connection moves on once it has drained. */
@@ -257,8 +253,6 @@ void http_send_error(struct conn *conn, int status, const char *text);
 /* Appends the status line and the common headers (Date, the handler's, Connection). */
 void http_write_head(struct conn *conn, struct kp_http_request *request, int status,
                      const char *content_type, const char *framing);
-/* Whether the connection stays open after the answer to request. */
-bool http_request_keeps_alive(const struct conn *conn, const struct kp_http_request *request);
 void http_parser_setup(void);
 
 /* ---- stream.c, for http.c and conn.c (worker thread) ---- */

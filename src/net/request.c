@@ -686,7 +686,8 @@ void kp_http_add_header(struct kp_http_request *request, const char *name, const
     }
 }
 
-bool http_request_keeps_alive(const struct conn *conn, const struct kp_http_request *request)
+/* Whether the connection stays open after the answer to request. */
+static bool keeps_alive(const struct conn *conn, const struct kp_http_request *request)
 {
     return request != NULL && request->keep_alive && !conn->close_after && !conn->rx_eof &&
            !conn->worker->stopping;
@@ -732,7 +733,7 @@ static bool append_extra(struct http_buf *out, const struct http_buf *extra,
 void http_write_head(struct conn *conn, struct kp_http_request *request, int status,
                      const char *content_type, const char *framing)
 {
-    bool keep = http_request_keeps_alive(conn, request);
+    bool keep = keeps_alive(conn, request);
     if (!keep) {
         conn->close_after = true;
     }
