@@ -14,7 +14,8 @@
 #     GET /version with Connection: close. The request is part of the operation because kpki
 #     judges the client chain when a request arrives (net.md), nginx during the handshake.
 #   - keep-alive GET /version (kpki and nginx), SelfSubjectReview POST and GET of a secret
-#     (kpki), on connections opened before the window, each with its own client certificate;
+#     (kpki), on connections opened before the window (with one warm-up request each, not
+#     counted), each with its own client certificate;
 #   - keep-alive GET /version authenticated by a service-account JWT, no client certificate
 #     (ES256 on the P-256 tree, RS256 on the RSA tree);
 #   - latency at half the peak rate: open loop at half the median keep-alive /version rate;
@@ -487,7 +488,7 @@ table("Keep-alive requests (P-256 tree, TLS 1.3)",
        ("GET /version, RS256 service-account JWT (RSA tree), token cache", "jwt-rs256"),
        ("GET /version, RS256 JWT, without the token cache", "jwt-rs256-nocache")],
       f"{E['KEEPALIVE_CONNECTIONS']} connections opened before the window, each with its own client "
-      "certificate (none for the JWT rows). The JWT rows run against the default server (the "
+      "certificate (none for the JWT rows) and one warm-up request that is not counted. The JWT rows run against the default server (the "
       "verified-token cache on) and a second server on the same tree with "
       "`--token-cache-entries 0`.")
 

@@ -62,6 +62,7 @@ struct lg_options {
     uint64_t requests; /* 0 when --duration is given */
     enum lg_mode mode;
     bool handshake_request; /* handshake mode: one request (Connection: close) per connection */
+    bool no_warmup;         /* request mode: open with the handshake only, no warm-up request */
     int tls_version;        /* 0: 1.2 or 1.3 as negotiated; else TLS1_2_VERSION or TLS1_3_VERSION */
     const char *headers[LG_MAX_HEADERS];
     size_t header_count;
@@ -136,6 +137,7 @@ struct lg_tally {
     uint64_t reconnects;  /* request mode: connections (re)opened inside the window */
     uint64_t idle_closed; /* request mode: idle connections the server closed */
     uint64_t open_before; /* request mode: connections open when the window started */
+    uint64_t warmed;      /* request mode: warm-up requests answered before the window */
     char first_open_error[LG_ERROR_TEXT]; /* why the first one that failed to open failed */
     struct lg_histogram latency;          /* of successful operations */
 };

@@ -125,6 +125,14 @@ static bool set_handshake_request(struct lg_options *options, const char *flag, 
     return true;
 }
 
+static bool set_no_warmup(struct lg_options *options, const char *flag, const char *text)
+{
+    (void)flag;
+    (void)text;
+    options->no_warmup = true;
+    return true;
+}
+
 static bool set_tls(struct lg_options *options, const char *flag, const char *text)
 {
     if (strcmp(text, "1.2") == 0) {
@@ -232,6 +240,11 @@ static const struct option_row OPTIONS[] = {
      "handshake mode: send one request (Connection: close) on each connection and read the "
      "answer; without it the client sends close_notify and waits for the server to close",
      CUSTOM(set_handshake_request)},
+    {"no-warmup", NULL,
+     "request mode: open each connection with the handshake only; by default each one, once "
+     "open, sends one request and reads the answer before the window (not counted), so work a "
+     "server does on a connection's first request is not measured as a keep-alive request",
+     CUSTOM(set_no_warmup)},
     {"tls", "1.2|1.3", "the only TLS version offered (default: 1.2 and 1.3)", CUSTOM(set_tls)},
     {"header", "'Name: value'", "a request header (repeatable)", CUSTOM(set_header)},
     {"method", "METHOD", "the request method (default GET, or POST with --body-file)",
@@ -318,6 +331,10 @@ static bool check_combinations(struct lg_options *options)
     }
     if (options->handshake_request && options->mode != LG_MODE_HANDSHAKE) {
         fprintf(stderr, "kpki-loadgen: --handshake-request goes with --mode handshake\n");
+        return false;
+    }
+    if (options->no_warmup && options->mode != LG_MODE_REQUEST) {
+        fprintf(stderr, "kpki-loadgen: --no-warmup goes with --mode request\n");
         return false;
     }
     if (options->method == NULL) {

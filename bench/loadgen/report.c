@@ -64,6 +64,7 @@ void lg_tally_merge(struct lg_tally *into, const struct lg_tally *from)
     into->reconnects += from->reconnects;
     into->idle_closed += from->idle_closed;
     into->open_before += from->open_before;
+    into->warmed += from->warmed;
     if (into->first_open_error[0] == '\0') {
         memcpy(into->first_open_error, from->first_open_error, sizeof(into->first_open_error));
     }
@@ -161,10 +162,11 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
                window->server_after.ok ? window->server_before.error : window->server_after.error);
     }
     if (options->mode == LG_MODE_REQUEST) {
-        printf("connections   %llu of %d open before the window, %llu reopened in it, %llu idle "
-               "ones closed by the server\n",
+        printf("connections   %llu of %d open before the window (%llu warm-up requests "
+               "answered), %llu reopened in it, %llu idle ones closed by the server\n",
                (unsigned long long)tally->open_before, window->connections,
-               (unsigned long long)tally->reconnects, (unsigned long long)tally->idle_closed);
+               (unsigned long long)tally->warmed, (unsigned long long)tally->reconnects,
+               (unsigned long long)tally->idle_closed);
         if (tally->first_open_error[0] != '\0') {
             printf("              first failure to open: %s\n", tally->first_open_error);
         }
@@ -272,10 +274,10 @@ static void print_json(const struct lg_run *run, const struct lg_tally *tally,
     printf("\"client_cpu_seconds\":%.3f,\"client_cpu_ms_per_op\":%.5f,", window->client_cpu_seconds,
            f->client_cpu_ms_per_op);
     print_json_server(run, window, f);
-    printf(",\"connections_open_before\":%llu,\"reconnects\":%llu,\"idle_closed\":%llu,"
-           "\"first_open_error\":",
-           (unsigned long long)tally->open_before, (unsigned long long)tally->reconnects,
-           (unsigned long long)tally->idle_closed);
+    printf(",\"connections_open_before\":%llu,\"warmup_answers\":%llu,\"reconnects\":%llu,"
+           "\"idle_closed\":%llu,\"first_open_error\":",
+           (unsigned long long)tally->open_before, (unsigned long long)tally->warmed,
+           (unsigned long long)tally->reconnects, (unsigned long long)tally->idle_closed);
     print_json_string(tally->first_open_error);
     printf("}\n");
 }

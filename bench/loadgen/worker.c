@@ -22,6 +22,10 @@
  *    count handshakes whose server side had not run yet.
  *  - request mode: one request and its whole answer on a connection opened before the window
  *    (reopened inside the operation if the server closed it; that counts in reconnects).
+ *    Opening, before the window, is the handshake and one warm-up request (unless --no-warmup):
+ *    a server may defer per-connection work to the first request (kpki verifies the client's
+ *    chain there; nginx in the handshake), and the window is meant to measure kept-alive
+ *    requests, not the tail of the connections' set-up. A warm-up answer is not judged.
  *
  * Open loop (--rate): operations are due every 1/rate_of_this_thread seconds; a due operation
  * starts as soon as a connection is idle, and its latency counts from when it was due, so a
@@ -67,7 +71,7 @@ enum conn_state {
 
 enum operation {
     OP_NONE,
-    OP_OPEN,      /* request mode, before the window: connect and handshake only */
+    OP_OPEN,      /* request mode, before the window: connect, handshake, warm-up request */
     OP_HANDSHAKE, /* handshake mode */
     OP_REQUEST,   /* request mode */
 };
@@ -207,6 +211,17 @@ static void finish_error(struct lg_worker *worker, struct conn *conn, enum lg_er
  * the server keeps it and the mode reuses connections. */
 static void finish_response(struct lg_worker *worker, struct conn *conn)
 {
+    if (conn->operation == OP_OPEN) {
+        /* The warm-up answer: whatever its status, the window's requests will say it again. */
+        if (!conn->response.keep_alive) {
+            finish_error(worker, conn, LG_ERR_CLOSED,
+                         "the server closed the connection after the warm-up request");
+            return;
+        }
+        worker->tally.warmed++;
+        finish_ok(worker, conn, true);
+        return;
+    }
     bool keep_open = conn->operation == OP_REQUEST && conn->response.keep_alive;
     int status = conn->response.status;
     if (status >= 200 && status < 300) {
@@ -396,9 +411,9 @@ static void handshake(struct lg_worker *worker, struct conn *conn)
         wait_or_fail(worker, conn, outcome, kind, detail);
         return;
     }
-    if (conn->operation == OP_OPEN) {
+    if (conn->operation == OP_OPEN && worker->run->options->no_warmup) {
         finish_ok(worker, conn, true);
-    } else if (conn->operation == OP_REQUEST || worker->run->options->handshake_request) {
+    } else if (conn->operation != OP_HANDSHAKE || worker->run->options->handshake_request) {
         start_request(worker, conn);
     } else {
         /* Handshake only: say goodbye and wait for the server to close (see the notes). */

@@ -97,6 +97,32 @@ loadgen bearer --url "$url/version" --ca "$pki/ca.crt" --header "Authorization: 
 check bearer "requests with a bearer token and no client certificate: 40 ok" \
     'r["ok"] == 40 and r["error_count"] == 0'
 
+# Warm-up: each connection, once open, sends one request before the window (not counted); with
+# --no-warmup it does not. The server's own request counter tells.
+namespace_gets() {
+    curl_admin /metrics | "$PYTHON" -c '
+import sys
+print(sum(int(float(l.split()[-1])) for l in sys.stdin
+          if l.startswith("apiserver_request_total{") and "verb=\"GET\"" in l
+          and "resource=\"namespaces\"" in l))'
+}
+before=$(namespace_gets)
+loadgen warmup --url "$url/api/v1/namespaces/default" --ca "$pki/ca.crt" "${admin[@]}" \
+    --requests 20 --connections 4
+after=$(namespace_gets)
+check warmup "20 counted requests and 4 warm-up answers, one per connection" \
+    'r["ok"] == 20 and r["warmup_answers"] == 4 and r["connections_open_before"] == 4'
+[ "$((after - before))" = 24 ] || fail "warmup: the server saw $((after - before)) GETs (want 24)"
+pass "warmup: the server saw 24 GETs: 20 in the window and 4 before it"
+before=$after
+loadgen no-warmup --url "$url/api/v1/namespaces/default" --ca "$pki/ca.crt" "${admin[@]}" \
+    --requests 20 --connections 4 --no-warmup
+after=$(namespace_gets)
+check no-warmup "--no-warmup: 20 counted requests, no warm-up answer, 4 connections open" \
+    'r["ok"] == 20 and r["warmup_answers"] == 0 and r["connections_open_before"] == 4'
+[ "$((after - before))" = 20 ] || fail "no-warmup: the server saw $((after - before)) GETs (want 20)"
+pass "no-warmup: the server saw exactly the 20 GETs of the window"
+
 # Open loop: 50 per second for 2 s over 16 connections is about 100 operations (those still in
 # flight when the window closes are not counted).
 loadgen open-loop --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" --rate 50 --duration 2 \
@@ -131,6 +157,8 @@ expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --threads zero
 stderr_has "--threads 'zero'"
 expect_exit 2 "$LOADGEN" --url "http://127.0.0.1:1/" --ca "$pki/ca.crt"
 stderr_has "--url 'http://127.0.0.1:1/'"
+expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --mode handshake --no-warmup
+stderr_has "--no-warmup goes with --mode request"
 expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --cert "$WORK/admin.crt"
 stderr_has "--cert and --key"
 expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --header "no colon"
