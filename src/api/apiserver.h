@@ -46,6 +46,9 @@ struct kp_apiserver_config {
     bool anonymous_auth;                               /* --anonymous-auth */
     int64_t token_cache_entries;       /* kpki: --token-cache-entries (verified service-account
                                           tokens; 0 turns the cache off); default 4096 */
+    int64_t client_cert_cache_entries; /* kpki: --client-cert-cache-entries (client chains'
+                                          verdicts, kept 60 s at most; 0 turns the cache off);
+                                          default 4096 */
     int64_t tls_session_cache_entries; /* kpki: --tls-session-cache-entries (TLS sessions kept
                                           for resumption; 0: none, the default) */
     struct kp_strlist authorization_modes;             /* --authorization-mode: Node,RBAC,

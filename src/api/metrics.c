@@ -304,17 +304,18 @@ static void write_cache_lookups(struct out *o, const char *name, const char *hel
         name, help, name, name, (unsigned long long)hits, name, (unsigned long long)misses);
 }
 
-static void write_token_cache(struct out *o, struct kp_api *api)
+/* One of the authenticator's verdict caches, read from the current trust snapshot (its counts
+ * start again when the snapshot is rebuilt). */
+static void write_authn_cache(struct out *o, struct kp_api *api,
+                              void (*stats)(const struct kp_authn *, uint64_t *, uint64_t *),
+                              const char *name, const char *help)
 {
     struct kp_trust *trust = kp_api_trust(api);
     uint64_t hits = 0, misses = 0;
     if (trust)
-        kp_authn_token_cache_stats(trust->authn, &hits, &misses);
+        stats(trust->authn, &hits, &misses);
     kp_trust_unref(trust);
-    write_cache_lookups(o, "kpki_token_cache_requests_total",
-                        "Service-account tokens looked up in the verified-token cache (since the "
-                        "last reload of the keys)",
-                        hits, misses);
+    write_cache_lookups(o, name, help, hits, misses);
 }
 
 static void write_object_cache(struct out *o, struct kp_api *api)
@@ -476,7 +477,14 @@ void kp_metrics_handle(struct kp_call *call)
     if (api->metrics) {
         write_requests(&o, api->metrics);
         write_authn(&o, api->metrics);
-        write_token_cache(&o, api);
+        write_authn_cache(&o, api, kp_authn_token_cache_stats, "kpki_token_cache_requests_total",
+                          "Service-account tokens looked up in the verified-token cache (since the "
+                          "last reload of the keys)");
+        write_authn_cache(&o, api, kp_authn_chain_cache_stats,
+                          "kpki_client_cert_cache_requests_total",
+                          "Client certificate chains looked up in the verdict cache before a "
+                          "verification against the client or front-proxy CA (since the last "
+                          "reload of the CAs and CRLs)");
         write_object_cache(&o, api);
         write_process(&o, api->metrics);
     }

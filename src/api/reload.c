@@ -179,6 +179,7 @@ static enum kp_result build_trust(const struct kp_reload *reload, struct kp_trus
             .lookup = kp_registry_lookup_cached,
             .lookup_context = reload->api,
             .token_cache_entries = (size_t)reload->api->config.token_cache_entries,
+            .chain_cache_entries = (size_t)reload->api->config.client_cert_cache_entries,
         };
         rc = kp_authn_new(&ac, &trust->authn, err);
     }

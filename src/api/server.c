@@ -35,6 +35,7 @@ void kp_apiserver_config_init(struct kp_apiserver_config *config)
     config->service_account_extend_token_expiration = true;
     config->enable_bootstrap_token_auth = true;
     config->token_cache_entries = 4096;
+    config->client_cert_cache_entries = 4096;
     config->min_request_timeout = 1800;
     kp_http_limits_default(&config->limits);
 }

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/token_cache.h"
+#include "auth/verdict_cache.h"
 #include "core/duration.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
@@ -43,7 +43,8 @@ struct kp_authn {
     bool anonymous;
     kp_object_lookup_fn lookup;
     void *lookup_context;
-    struct kp_token_cache *token_cache; /* NULL: no cache; locked inside */
+    struct kp_verdict_cache *token_cache; /* NULL: no cache; locked inside */
+    struct kp_verdict_cache *chain_cache; /* client chains' verdicts; NULL: none */
     uint64_t id; /* unique among the process's authenticators (kp_authn_memo) */
 };
 
@@ -203,8 +204,12 @@ enum kp_result kp_authn_new(const struct kp_authn_config *config, struct kp_auth
     authn->lookup = config->lookup;
     authn->lookup_context = config->lookup_context;
     authn->id = atomic_fetch_add(&next_authn_id, 1);
-    if (config->token_cache_entries &&
-        !(authn->token_cache = kp_token_cache_new(config->token_cache_entries))) {
+    if ((config->token_cache_entries &&
+         !(authn->token_cache =
+               kp_verdict_cache_new(config->token_cache_entries, KP_TOKEN_CACHE_MAX_TTL))) ||
+        (config->chain_cache_entries &&
+         !(authn->chain_cache =
+               kp_verdict_cache_new(config->chain_cache_entries, KP_AUTHN_MEMO_SECONDS)))) {
         rc = kp_error_set(err, KP_ERR_IO, "out of memory");
         goto fail;
     }
@@ -232,13 +237,19 @@ void kp_authn_free(struct kp_authn *authn)
     free(authn->sa_keys);
     kp_strlist_wipe(&authn->issuers);
     kp_strlist_wipe(&authn->api_audiences);
-    kp_token_cache_free(authn->token_cache);
+    kp_verdict_cache_free(authn->token_cache);
+    kp_verdict_cache_free(authn->chain_cache);
     free(authn);
 }
 
 void kp_authn_token_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses)
 {
-    kp_token_cache_stats(authn->token_cache, hits, misses);
+    kp_verdict_cache_stats(authn->token_cache, hits, misses);
+}
+
+void kp_authn_chain_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses)
+{
+    kp_verdict_cache_stats(authn->chain_cache, hits, misses);
 }
 
 void kp_authn_result_wipe(struct kp_authn_result *result)
@@ -285,8 +296,65 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
     return ok;
 }
 
+/* The chain cache's key: SHA-256 over which CA judged (client or front-proxy) and the SHA-256
+ * of each presented certificate's DER, leaf first. A different chain with the same leaf is
+ * another key: the intermediates are part of what was verified. */
+static bool chain_key(STACK_OF(X509) *chain, bool front_proxy,
+                      unsigned char key[KP_VERDICT_KEY_SIZE])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    const char *slot = front_proxy ? "requestheader\n" : "x509\n";
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, slot, strlen(slot)) == 1;
+    for (int i = 0; ok && i < sk_X509_num(chain); i++) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        ok = X509_digest(sk_X509_value(chain, i), EVP_sha256(), digest, &len) == 1 &&
+             EVP_DigestUpdate(md, digest, len) == 1;
+    }
+    unsigned int key_len = 0;
+    ok = ok && EVP_DigestFinal_ex(md, key, &key_len) == 1 && key_len == KP_VERDICT_KEY_SIZE;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* A verdict on the chain this authenticator reached on any connection a short while ago (the
+ * chain cache): *ok, *until (when it ends) and, for a refusal, why. false: none known. */
+static bool cached_verdict(const struct kp_authn *authn, const unsigned char *key, int64_t now,
+                           bool *ok, int64_t *until, char *why, size_t why_size)
+{
+    json_t *reason = NULL;
+    if (!kp_verdict_cache_get(authn->chain_cache, key, now, &reason, ok, until))
+        return false;
+    if (!*ok)
+        snprintf(why, why_size, "%s", json_string_value(reason) ? json_string_value(reason) : "");
+    json_decref(reason);
+    return true;
+}
+
+/* Remembers a verdict for the chain cache: a verified chain until the memo's horizon (never
+ * past the leaf's notAfter), and a front-proxy refusal (an ordinary client, on every new
+ * connection where kubeadm configures both CAs) with its reason. A chain the client CA refused
+ * is not remembered: the request fails anyway, and a bad client must not fill the cache. */
+static void remember_verdict(const struct kp_authn *authn, const unsigned char *key,
+                             STACK_OF(X509) *chain, bool front_proxy, bool ok, const char *why,
+                             int64_t now)
+{
+    if (ok) {
+        int64_t not_after = kp_cert_not_after(sk_X509_value(chain, 0));
+        kp_verdict_cache_put(authn->chain_cache, key, NULL, true, not_after, now);
+    } else if (front_proxy) {
+        json_t *reason = json_string(why);
+        if (reason)
+            kp_verdict_cache_put(authn->chain_cache, key, reason, false,
+                                 now + KP_AUTHN_MEMO_SECONDS, now);
+        json_decref(reason);
+    }
+}
+
 /* verify_client_chain, unless the connection's memo says this authenticator verified the same
- * chain against the same CA (slot) a short while ago. */
+ * chain against the same CA (slot) a short while ago, or its chain cache says so for any
+ * connection. */
 static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_input *input,
                             bool front_proxy, int64_t now, char *why, size_t why_size,
                             struct kp_error *err, enum kp_result *rc)
@@ -300,10 +368,25 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
         snprintf(why, why_size, "%s", memo->requestheader_why);
         return false;
     }
-    bool ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
-                                  front_proxy ? authn->requestheader_crls : authn->client_crls,
-                                  input->peer_chain, now, why, why_size, err, rc);
-    if (!memo || *rc != KP_OK || (!ok && !front_proxy))
+    unsigned char key[KP_VERDICT_KEY_SIZE];
+    bool keyed = authn->chain_cache && chain_key(input->peer_chain, front_proxy, key);
+    bool ok = false;
+    /* The cache's maximum lifetime is the memo's horizon (kp_authn_new): never past it. */
+    int64_t verdict_until = 0;
+    if (!keyed || !cached_verdict(authn, key, now, &ok, &verdict_until, why, why_size)) {
+        ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
+                                 front_proxy ? authn->requestheader_crls : authn->client_crls,
+                                 input->peer_chain, now, why, why_size, err, rc);
+        if (*rc != KP_OK)
+            return ok;
+        if (keyed)
+            remember_verdict(authn, key, input->peer_chain, front_proxy, ok, why, now);
+        int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
+        verdict_until = !ok || now + KP_AUTHN_MEMO_SECONDS < not_after
+                            ? now + KP_AUTHN_MEMO_SECONDS
+                            : not_after;
+    }
+    if (!memo || (!ok && !front_proxy))
         return ok;
     if (!known) {
         /* Another authenticator (a reload): its verdicts go, what the leaf says stays. */
@@ -312,10 +395,9 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
         memo->requestheader_why[0] = '\0';
     }
     if (ok) {
-        int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
-        *until = now + KP_AUTHN_MEMO_SECONDS < not_after ? now + KP_AUTHN_MEMO_SECONDS : not_after;
+        *until = verdict_until;
     } else {
-        memo->requestheader_refused_until = now + KP_AUTHN_MEMO_SECONDS;
+        memo->requestheader_refused_until = verdict_until;
         snprintf(memo->requestheader_why, sizeof(memo->requestheader_why), "%s", why);
     }
     return ok;
@@ -707,8 +789,10 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
                                   struct kp_error *err, enum kp_result *rc,
                                   enum auth_answer *answer)
 {
-    json_t *claims = kp_token_cache_get(authn->token_cache, token, len, now, legacy);
-    if (claims)
+    unsigned char key[KP_VERDICT_KEY_SIZE];
+    bool keyed = authn->token_cache && kp_verdict_key(token, len, key);
+    json_t *claims = NULL;
+    if (keyed && kp_verdict_cache_get(authn->token_cache, key, now, &claims, legacy, NULL))
         return claims;
     /* Only tokens that claim one of our issuers are ours to judge (jwt.go hasCorrectIssuer):
      * another issuer's token falls through to the other authenticators. */
@@ -738,7 +822,8 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
         /* Good until exp (plus the leeway verification allows); legacy tokens have no exp
          * and are capped by the cache. */
         int64_t until = cache_until(json_object_get(claims, "exp"));
-        kp_token_cache_put(authn->token_cache, token, len, claims, *legacy, until, now);
+        if (keyed)
+            kp_verdict_cache_put(authn->token_cache, key, claims, *legacy, until, now);
     }
     kp_jwt_wipe(&jwt);
     return claims;

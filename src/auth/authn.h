@@ -23,7 +23,8 @@
  *
  * Objects are looked up through config->lookup (the API server's storage); auth never reaches
  * up into the API layer. Thread-safe: an authenticator is immutable after kp_authn_new, but for its
- * verified-token cache (auth/token_cache.h), which locks itself.
+ * verdict caches (verified tokens and client chains, auth/verdict_cache.h), which lock
+ * themselves.
  */
 #ifndef KP_AUTH_AUTHN_H
 #define KP_AUTH_AUTHN_H
@@ -63,7 +64,15 @@ struct kp_authn_config {
     size_t token_cache_entries;         /* verified service-account tokens remembered (by
                                            SHA-256) so signatures are checked once; 0: none.
                                            Existence and UIDs are still checked every time. */
+    size_t chain_cache_entries;         /* client certificate chains whose verdict (verified,
+                                           or refused by the front-proxy CA) is remembered for
+                                           KP_AUTHN_MEMO_SECONDS at most, by SHA-256 over the
+                                           chain, so a client reconnecting with the same
+                                           certificate is not verified again; 0: none. */
 };
+
+/* How long a verified token's entry lives at most (legacy tokens have no exp). */
+#define KP_TOKEN_CACHE_MAX_TTL 600
 
 struct kp_authn;
 
@@ -78,6 +87,8 @@ STACK_OF(X509) *kp_authn_client_cas(const struct kp_authn *authn);
 
 /* Hits and misses of the verified-token cache (zeros without one). */
 void kp_authn_token_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses);
+/* Hits and misses of the client-chain cache (zeros without one). */
+void kp_authn_chain_cache_stats(const struct kp_authn *authn, uint64_t *hits, uint64_t *misses);
 
 /* One request header (borrowed). */
 struct kp_header {
@@ -85,9 +96,9 @@ struct kp_header {
     const char *value;
 };
 
-/* How long a connection's verified client chain is taken as verified without checking it
- * again (at most; never past the leaf's notAfter). A new trust snapshot (a reloaded CA or CRL)
- * ends it at once. */
+/* How long a verified client chain is taken as verified without checking it again, on its
+ * connection (struct kp_authn_memo) and on any other (the chain cache): at most, and never past
+ * the leaf's notAfter. A new trust snapshot (a reloaded CA or CRL) ends both at once. */
 #define KP_AUTHN_MEMO_SECONDS 60
 
 /* What one TLS connection remembers of its client chain's verification, so that keep-alive

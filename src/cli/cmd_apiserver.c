@@ -52,6 +52,10 @@ static const struct kp_cli_flag flags[] = {
     {"token-cache-entries", "N", "4096",
      "service-account tokens whose signature was verified, remembered (by SHA-256, until their "
      "exp) so it is checked once; 0 turns the cache off"},
+    {"client-cert-cache-entries", "N", "4096",
+     "client certificate chains whose verification is remembered for 60 s at most (by SHA-256; "
+     "a reload of the CAs or CRLs forgets them), so a client that reconnects is not verified "
+     "again; 0 turns the cache off (kpki)"},
     {"tls-session-cache-entries", "N", "0",
      "TLS sessions kept so clients can resume them (kubectl and the kubelet never do); 0: no "
      "resumption"},
@@ -198,6 +202,9 @@ static enum kp_result apply_flags(struct options *o, const struct kp_cli_parsed 
         } else if (strcmp(name, "token-cache-entries") == 0) {
             rc = parse_int(name, v, 0, 1 << 24, &n, err);
             c->token_cache_entries = n;
+        } else if (strcmp(name, "client-cert-cache-entries") == 0) {
+            rc = parse_int(name, v, 0, 1 << 24, &n, err);
+            c->client_cert_cache_entries = n;
         } else if (strcmp(name, "tls-session-cache-entries") == 0) {
             rc = parse_int(name, v, 0, 1 << 20, &n, err);
             c->tls_session_cache_entries = n;

@@ -166,4 +166,23 @@ object_miss='kpki_object_cache_requests_total{result="miss"}'
     fail "object cache: hits moved by $(moved "$object_hit"), misses by $(moved "$object_miss"); want 3 lookups, >= 2 hits"
 pass "kpki_token_cache_requests_total and kpki_object_cache_requests_total count a token's requests"
 
+# The client-chain cache: three new connections with a certificate never seen before. Each
+# looks the chain up twice (the front-proxy CA, then the cluster CA, as kubeadm configures
+# both): two misses on the first connection, two hits on each of the others. The scrape after
+# them adds the admin's own two lookups, hits or misses as the admin's last minute went.
+"$KPKI" kubeconfig user --root "$root" --name chained --org nogroup \
+    --server "$APISERVER_URL" --output-file "$WORK/chained.conf" >/dev/null
+scrape "$WORK/m5.txt"
+for i in 1 2 3; do
+    [ "$(curl_as "$WORK/chained.conf" /version)" = 200 ] || fail "GET /version as chained"
+done
+scrape "$WORK/m6.txt"
+moved() { echo $(( $(value "$WORK/m6.txt" "$1") - $(value "$WORK/m5.txt" "$1") )); }
+chain_hit='kpki_client_cert_cache_requests_total{result="hit"}'
+chain_miss='kpki_client_cert_cache_requests_total{result="miss"}'
+hits=$(moved "$chain_hit") misses=$(moved "$chain_miss")
+[ $((hits + misses)) = 8 ] && [ "$hits" -ge 4 ] && [ "$misses" -ge 2 ] && [ "$misses" -le 4 ] ||
+    fail "client-chain cache: hits moved by $hits, misses by $misses; want 8 lookups, 4-6 hits"
+pass "kpki_client_cert_cache_requests_total: a client reconnecting with its certificate is a hit"
+
 stop_apiserver

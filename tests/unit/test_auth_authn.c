@@ -309,6 +309,7 @@ struct options {
     const char *group_headers;
     const char *extra_prefixes;
     size_t token_cache;           /* entries; 0: no cache */
+    size_t chain_cache;           /* entries; 0: no cache */
 };
 
 #define FULL .client_ca = true, .requestheader = true, .bootstrap = true
@@ -350,6 +351,7 @@ static struct kp_authn *make_authn(const struct options *o)
         .lookup = lookup,
         .lookup_context = fx.table,
         .token_cache_entries = o->token_cache,
+        .chain_cache_entries = o->chain_cache,
     };
     struct kp_authn *authn = NULL;
     struct kp_error err;
@@ -801,6 +803,111 @@ static void test_x509_memo(void **state)
 }
 
 /* The front proxy's certificate is checked against its own CA's CRL (and only that one). */
+static void expect_chain_lookups(const struct kp_authn *authn, uint64_t hits, uint64_t misses)
+{
+    uint64_t got_hits = 0, got_misses = 0;
+    kp_authn_chain_cache_stats(authn, &got_hits, &got_misses);
+    if (got_hits != hits || got_misses != misses)
+        fail_msg("chain cache: %llu hits and %llu misses, want %llu and %llu",
+                 (unsigned long long)got_hits, (unsigned long long)got_misses,
+                 (unsigned long long)hits, (unsigned long long)misses);
+}
+
+/* The chain cache: a chain one connection verified is taken as verified on the next connection
+ * (a fresh memo) by the same authenticator, for the memo's minute at most and never past the
+ * leaf's notAfter; the intermediates are part of the key; a chain the client CA refused is
+ * not remembered, a front-proxy refusal is; another authenticator (a reload) starts empty. */
+static void test_x509_chain_cache(void **state)
+{
+    (void)state;
+    struct kp_authn *authn =
+        make_authn(&(struct options){.client_ca = true, .chain_cache = 16});
+    struct kp_authn_memo memo = {0};
+    run_memo = &memo;
+    struct outcome out = {0};
+    run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW, &out); /* no CRL: just a certificate */
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    assert_string_equal(out.user.name, "revoked");
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 0, 1);
+    /* A new connection, the same chain: a hit, the same user, and its memo ends when the
+     * verdict does (not a minute after the hit). */
+    memo = (struct kp_authn_memo){0};
+    run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW + 30, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    assert_string_equal(out.user.name, "revoked");
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 1, 1);
+    assert_int_equal(memo.x509_until, NOW + KP_AUTHN_MEMO_SECONDS);
+    /* Without a memo (every request verified) the cache serves too. */
+    run_memo = NULL;
+    run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW + 31, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 2, 1);
+    /* At the minute's end the chain is verified again. */
+    run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 2, 2);
+    /* The same leaf with an intermediate after it is another chain. */
+    run(authn, fx.revoked, fx.inter, NULL, NULL, 0, NOW + KP_AUTHN_MEMO_SECONDS, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 2, 3);
+    /* A refused chain is refused each time and never remembered. */
+    for (int round = 0; round < 2; round++) {
+        run(authn, fx.wrong_ca, NULL, NULL, NULL, 0, NOW, &out);
+        expect_refused(&out, "x509: client certificate rejected", NULL);
+        outcome_wipe(&out);
+    }
+    expect_chain_lookups(authn, 2, 5);
+    /* Never past the leaf's notAfter: at it, verified again (and refused as expired). */
+    int64_t not_after = kp_cert_not_after(fx.alice);
+    run(authn, fx.alice, NULL, NULL, NULL, 0, not_after - 10, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    run(authn, fx.alice, NULL, NULL, NULL, 0, not_after, &out);
+    expect_refused(&out, "x509: client certificate rejected", NULL);
+    outcome_wipe(&out);
+    expect_chain_lookups(authn, 2, 7);
+    /* A reloaded CRL is a new authenticator with an empty cache: revoked at once. */
+    struct kp_authn *with_crl =
+        make_authn(&(struct options){.client_ca = true, .crl = true, .chain_cache = 16});
+    run(with_crl, fx.revoked, NULL, NULL, NULL, 0, NOW + 1, &out);
+    expect_refused(&out, "x509: client certificate rejected: certificate revoked", NULL);
+    outcome_wipe(&out);
+    expect_chain_lookups(with_crl, 0, 1);
+    kp_authn_free(with_crl);
+    kp_authn_free(authn);
+    /* With both CAs (kubeadm's setup), the front-proxy CA's refusal of an ordinary client is
+     * remembered for the next connection, with its reason, and the request succeeds as x509:
+     * two lookups per new connection (front proxy, then x509), both hits the second time. */
+    struct kp_authn *both = make_authn(&(struct options){FULL, .chain_cache = 16});
+    for (int round = 0; round < 2; round++) {
+        memo = (struct kp_authn_memo){0};
+        run_memo = &memo;
+        run(both, fx.alice, NULL, NULL, NULL, 0, NOW + round, &out);
+        assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+        assert_string_equal(out.result.method, "x509");
+        assert_string_equal(out.user.name, "alice");
+        expect_list(&out.user.groups, "dev,ops,system:authenticated", "groups");
+        outcome_wipe(&out);
+        assert_int_equal(memo.requestheader_refused_until, NOW + KP_AUTHN_MEMO_SECONDS);
+        assert_true(memo.requestheader_why[0] != '\0');
+    }
+    expect_chain_lookups(both, 2, 2);
+    run_memo = NULL;
+    kp_authn_free(both);
+    /* Without a cache nothing is counted. */
+    struct kp_authn *none = make_authn(&(struct options){.client_ca = true});
+    run(none, fx.alice, NULL, NULL, NULL, 0, NOW, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    expect_chain_lookups(none, 0, 0);
+    kp_authn_free(none);
+}
+
 static void test_requestheader_revoked(void **state)
 {
     (void)state;
@@ -2413,6 +2520,7 @@ int main(void)
         cmocka_unit_test_setup(test_x509_rejections, reset_table),
         cmocka_unit_test_setup(test_x509_revoked, reset_table),
         cmocka_unit_test_setup(test_x509_memo, reset_table),
+        cmocka_unit_test_setup(test_x509_chain_cache, reset_table),
         cmocka_unit_test_setup(test_requestheader_revoked, reset_table),
         cmocka_unit_test_setup(test_x509_no_cn, reset_table),
         cmocka_unit_test_setup(test_front_proxy_identity, reset_table),
