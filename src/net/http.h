@@ -104,6 +104,10 @@ void kp_http_server_set_ssl_ctx(struct kp_http_server *server, SSL_CTX *ssl_ctx)
  * compression, no renegotiation. *ctx: free with SSL_CTX_free. */
 KP_MUST_CHECK enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file,
                                                    SSL_CTX **ctx, struct kp_error *err);
+/* The OpenSSL library context the server contexts are made in (tls_libctx.c: the default
+ * provider without the key types and decoders TLS never uses, which makes decoding a client's
+ * certificate cheaper); built once; NULL (OpenSSL's default context) if it could not be. */
+OSSL_LIB_CTX *kp_tls_libctx(void);
 /* Session resumption for a context from kp_tls_server_ctx_new, which has none: 0 keeps it off
  * (no session cache, no tickets); N > 0 keeps up to N sessions (each holds the client's chain)
  * for TLS 1.2 session ids and one TLS 1.3 stateful ticket per handshake. See tls.c for why off

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <string.h>
@@ -104,6 +105,20 @@ static enum kp_result check_readable(const char *what, const char *path, struct 
     return KP_OK;
 }
 
+/* SSL_CTX_use_PrivateKey_file, but the key is read in OpenSSL's default library context, as
+ * every other key of the process: the context's own (kp_tls_libctx) decodes public keys only,
+ * and would read a private key through OpenSSL's legacy fallback. OpenSSL's error queue says
+ * why on failure. */
+static bool use_private_key_file(SSL_CTX *ctx, const char *key_file)
+{
+    BIO *bio = BIO_new_file(key_file, "r");
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, refuse_password, NULL) : NULL;
+    bool ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    return ok;
+}
+
 void kp_tls_server_ctx_set_resumption(SSL_CTX *ctx, size_t cache_entries)
 {
     if (cache_entries == 0) {
@@ -136,7 +151,7 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     }
 
     ERR_clear_error();
-    server_ctx = SSL_CTX_new(TLS_server_method());
+    server_ctx = SSL_CTX_new_ex(kp_tls_libctx(), NULL, TLS_server_method());
     if (server_ctx == NULL) {
         result = kp_error_openssl(err, KP_ERR_INTERNAL, "cannot create a TLS server context");
         goto cleanup;
@@ -163,7 +178,7 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
                                   cert_file);
         goto cleanup;
     }
-    if (SSL_CTX_use_PrivateKey_file(server_ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    if (!use_private_key_file(server_ctx, key_file)) {
         unsigned long code = ERR_peek_last_error();
         if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
             ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH) {

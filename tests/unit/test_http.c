@@ -18,7 +18,10 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -273,6 +276,14 @@ static void echo(struct kp_http_request *request)
                         json_array_size(chain_cns) > 0 ? json_incref(json_array_get(chain_cns, 0))
                                                        : json_null());
     json_object_set_new(reply, "chain_cns", chain_cns);
+    /* Which provider decoded the leaf's key: the TLS library context's (tls_libctx.c). */
+    EVP_PKEY *peer_key = chain != NULL && sk_X509_num(chain) > 0
+                             ? X509_get0_pubkey(sk_X509_value(chain, 0))
+                             : NULL;
+    const OSSL_PROVIDER *provider = peer_key != NULL ? EVP_PKEY_get0_provider(peer_key) : NULL;
+    json_object_set_new(reply, "peer_key_provider",
+                        provider != NULL ? json_string(OSSL_PROVIDER_get0_name(provider))
+                                         : json_null());
     json_object_set_new(reply, "remote", json_string(kp_http_remote(request)));
     char *text = json_dumps(reply, JSON_COMPACT);
     json_decref(reply);
@@ -1084,6 +1095,7 @@ static void test_client_certificate(void **state)
         assert_int_equal(r.status, 200);
         json_t *echo = body_json(&r);
         assert_string_equal(jstr(echo, "peer_cn"), "alice");
+        assert_string_equal(jstr(echo, "peer_key_provider"), "kpki-tls");
         json_t *chain = json_object_get(echo, "chain_cns");
         assert_int_equal(json_array_size(chain), 2);
         assert_string_equal(json_string_value(json_array_get(chain, 0)), "alice");
@@ -1377,6 +1389,50 @@ static void test_tls_ctx_errors(void **state)
     close(fd);
     kp_http_server_stop(server);
     SSL_CTX_free(ctx);
+}
+
+/* kpki's TLS library context (tls_libctx.c): the key types a TLS peer may use and the
+ * decoders of SubjectPublicKeyInfo, nothing else. A certificate decodes there and its key is
+ * that provider's. */
+static void test_tls_libctx(void **state)
+{
+    (void)state;
+    OSSL_LIB_CTX *libctx = kp_tls_libctx();
+    assert_non_null(libctx);
+    assert_ptr_equal(kp_tls_libctx(), libctx); /* built once */
+    /* (test_client_certificate checks that a served client's key comes from this context.) */
+    const char *kept[] = {"EC", "RSA", "RSA-PSS", "X25519", "X448", "ED25519", "DH", "HMAC",
+                          "HKDF", "TLS1-PRF"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, kept[i], NULL);
+        if (keymgmt == NULL)
+            fail_msg("no key manager for %s in the TLS library context", kept[i]);
+        EVP_KEYMGMT_free(keymgmt);
+    }
+    const char *dropped[] = {"DSA", "SM2", "SCRYPT", "SIPHASH"};
+    for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+        EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, dropped[i], NULL);
+        if (keymgmt != NULL)
+            fail_msg("%s is still offered in the TLS library context", dropped[i]);
+    }
+    ERR_clear_error();
+    /* A certificate decodes, and its key belongs to the filtering provider. */
+    BIO *bio = BIO_new_file(pki.client_cert, "r");
+    assert_non_null(bio);
+    X509 *cert = X509_new_ex(libctx, NULL);
+    assert_non_null(PEM_read_bio_X509(bio, &cert, NULL, NULL));
+    BIO_free(bio);
+    EVP_PKEY *key = X509_get0_pubkey(cert);
+    assert_non_null(key);
+    assert_string_equal(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(key)), "kpki-tls");
+    X509_free(cert);
+    /* Decoders: SubjectPublicKeyInfo only. */
+    OSSL_DECODER *decoder = OSSL_DECODER_fetch(libctx, "EC", "structure=SubjectPublicKeyInfo");
+    assert_non_null(decoder);
+    OSSL_DECODER_free(decoder);
+    assert_null(OSSL_DECODER_fetch(libctx, "EC", "structure=PrivateKeyInfo"));
+    assert_null(OSSL_DECODER_fetch(libctx, "DER", "input=pem"));
+    ERR_clear_error();
 }
 
 /* ------------------------------------------------------------------ tests: limits */
@@ -2063,6 +2119,7 @@ int main(void)
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_pipelined_backpressure),
         cmocka_unit_test(test_tls_ctx_errors),
+        cmocka_unit_test(test_tls_libctx),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_timeouts),

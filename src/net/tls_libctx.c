@@ -1,0 +1,173 @@
+/*
+ * net/tls_libctx.c - the OpenSSL library context kpki's TLS servers run in: OpenSSL's default
+ * provider, seen through a filter that hides the key types and decoders a TLS server never
+ * uses.
+ *
+ * Why. In every full handshake the server decodes the client's certificate (d2i_X509), and
+ * OpenSSL 3.0 decodes its public key through OSSL_DECODER_CTX_new_for_pkey, which builds its
+ * decoder chains afresh on every call by walking every key manager and every decoder the
+ * library context offers: 18 key managers and about 60 decoders in the default provider, for
+ * one P-256 or RSA key. That walk was 17 % of the API server's CPU per handshake
+ * (docs/benchmarks.md, fifth round; upstream: openssl/openssl#17950, fixed by caching decoder
+ * contexts in 3.2, #21426; Debian 12 has 3.0). With only the key managers a TLS peer can need
+ * and the decoders of SubjectPublicKeyInfo, a P-256 certificate decodes in 44 us instead of
+ * 93, an RSA one in 33 instead of 93 (same machine, a loop of d2i_X509).
+ *
+ * How: the pattern of OpenSSL's own test/filterprov.c. A built-in provider, "kpki-tls", is the
+ * only provider of a library context of its own. It hands OpenSSL the default provider's
+ * algorithm tables (and the default provider's context, so the implementations run as they
+ * would there), except for two operations: key management, reduced to the key types below, and
+ * decoders, reduced to those whose input structure is SubjectPublicKeyInfo. Nothing here
+ * implements cryptography. The servers' SSL_CTXs are made in this context; everything else in
+ * the process (keys, certificates, CRLs, JWTs) stays in the default one. Keys cross over as
+ * OpenSSL arranges it: the server's private key, read in the default context (tls.c), is
+ * exported once to this provider's key manager when the first handshake signs with it.
+ *
+ * If the context cannot be built, the servers use the default context (one warning).
+ */
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "net/http.h"
+
+#define PROVIDER_NAME "kpki-tls"
+#define MAX_KEPT 32
+
+/* Key types a TLS 1.2/1.3 server may meet: certificate keys (EC, RSA, RSA-PSS, EdDSA), key
+ * exchange (ECDHE, X25519/X448, FFDHE), and the MAC and KDF keys libssl makes (HMAC for TLS 1.2
+ * record MACs, HKDF and TLS1-PRF). Matched against the first name of each entry. */
+static const char *const KEPT_KEY_TYPES[] = {
+    "EC", "RSA", "RSA-PSS", "X25519", "X448", "ED25519", "ED448", "DH", "DHX",
+    "HMAC", "HKDF", "TLS1-PRF",
+};
+
+static struct {
+    OSSL_PROVIDER *deflt; /* the default provider of the default context; a reference */
+    OSSL_ALGORITHM keymgmt[MAX_KEPT + 1];   /* filtered tables, NULL-terminated */
+    OSSL_ALGORITHM decoders[MAX_KEPT + 1];
+    OSSL_LIB_CTX *libctx; /* NULL: not built (use the default context) */
+} tls;
+
+static bool first_name_is(const char *names, const char *name)
+{
+    size_t len = strlen(name);
+    return strncmp(names, name, len) == 0 && (names[len] == '\0' || names[len] == ':');
+}
+
+static bool keep_keymgmt(const OSSL_ALGORITHM *algorithm)
+{
+    for (size_t i = 0; i < sizeof(KEPT_KEY_TYPES) / sizeof(KEPT_KEY_TYPES[0]); i++)
+        if (first_name_is(algorithm->algorithm_names, KEPT_KEY_TYPES[i]))
+            return true;
+    return false;
+}
+
+static bool keep_decoder(const OSSL_ALGORITHM *algorithm)
+{
+    return algorithm->property_definition != NULL &&
+           strstr(algorithm->property_definition, "structure=SubjectPublicKeyInfo") != NULL;
+}
+
+/* Copies the entries of the default provider's table for operation that keep() accepts.
+ * false if the table is missing or more than MAX_KEPT entries would be kept. */
+static bool filter_table(int operation, bool (*keep)(const OSSL_ALGORITHM *), OSSL_ALGORITHM *out)
+{
+    int no_cache = 0;
+    const OSSL_ALGORITHM *all = OSSL_PROVIDER_query_operation(tls.deflt, operation, &no_cache);
+    if (all == NULL)
+        return false;
+    size_t kept = 0;
+    for (const OSSL_ALGORITHM *a = all; a->algorithm_names != NULL; a++) {
+        if (!keep(a))
+            continue;
+        if (kept == MAX_KEPT)
+            return false;
+        out[kept++] = *a;
+    }
+    memset(&out[kept], 0, sizeof(out[kept]));
+    OSSL_PROVIDER_unquery_operation(tls.deflt, operation, all);
+    return kept > 0;
+}
+
+static const OSSL_ALGORITHM *filter_query(void *provctx, int operation, int *no_cache)
+{
+    (void)provctx;
+    if (operation == OSSL_OP_KEYMGMT) {
+        *no_cache = 0;
+        return tls.keymgmt;
+    }
+    if (operation == OSSL_OP_DECODER) {
+        *no_cache = 0;
+        return tls.decoders;
+    }
+    return OSSL_PROVIDER_query_operation(tls.deflt, operation, no_cache);
+}
+
+static void filter_unquery(void *provctx, int operation, const OSSL_ALGORITHM *algorithms)
+{
+    (void)provctx;
+    if (operation != OSSL_OP_KEYMGMT && operation != OSSL_OP_DECODER)
+        OSSL_PROVIDER_unquery_operation(tls.deflt, operation, algorithms);
+}
+
+/* The TLS groups and signature algorithms libssl may offer are the default provider's: libssl
+ * asks each provider of a context for them. */
+static int filter_get_capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb,
+                                   void *arg)
+{
+    (void)provctx;
+    return OSSL_PROVIDER_get_capabilities(tls.deflt, capability, cb, arg);
+}
+
+static const OSSL_DISPATCH FILTER_DISPATCH[] = {
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))filter_query},
+    {OSSL_FUNC_PROVIDER_UNQUERY_OPERATION, (void (*)(void))filter_unquery},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))filter_get_capabilities},
+    {0, NULL},
+};
+
+/* The provider's init: the algorithms run with the default provider's own context. */
+static int filter_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+                       const OSSL_DISPATCH **out, void **provctx)
+{
+    (void)handle;
+    (void)in;
+    *provctx = OSSL_PROVIDER_get0_provider_ctx(tls.deflt);
+    *out = FILTER_DISPATCH;
+    return 1;
+}
+
+static void build_libctx(void)
+{
+    ERR_clear_error();
+    tls.deflt = OSSL_PROVIDER_load(NULL, "default");
+    if (tls.deflt == NULL || !filter_table(OSSL_OP_KEYMGMT, keep_keymgmt, tls.keymgmt) ||
+        !filter_table(OSSL_OP_DECODER, keep_decoder, tls.decoders)) {
+        kp_log_warn("tls: the default provider's tables are not as expected; the servers use "
+                    "OpenSSL's default library context");
+        ERR_clear_error();
+        return;
+    }
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    if (libctx == NULL || !OSSL_PROVIDER_add_builtin(libctx, PROVIDER_NAME, filter_init) ||
+        OSSL_PROVIDER_load(libctx, PROVIDER_NAME) == NULL) {
+        kp_log_warn("tls: cannot build the servers' library context; they use OpenSSL's default "
+                    "one");
+        OSSL_LIB_CTX_free(libctx);
+        ERR_clear_error();
+        return;
+    }
+    tls.libctx = libctx; /* for the process's life */
+}
+
+OSSL_LIB_CTX *kp_tls_libctx(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_libctx);
+    return tls.libctx;
+}
