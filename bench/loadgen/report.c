@@ -162,11 +162,15 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
                window->server_after.ok ? window->server_before.error : window->server_after.error);
     }
     if (options->mode == LG_MODE_REQUEST) {
-        printf("connections   %llu of %d open before the window (%llu warm-up requests "
-               "answered), %llu reopened in it, %llu idle ones closed by the server\n",
-               (unsigned long long)tally->open_before, window->connections,
-               (unsigned long long)tally->warmed, (unsigned long long)tally->reconnects,
-               (unsigned long long)tally->idle_closed);
+        char warmup[48] = "no warm-up";
+        if (!options->no_warmup) {
+            snprintf(warmup, sizeof(warmup), "%llu warm-up requests answered",
+                     (unsigned long long)tally->warmed);
+        }
+        printf("connections   %llu of %d open before the window (%s), %llu reopened in it, %llu "
+               "idle ones closed by the server\n",
+               (unsigned long long)tally->open_before, window->connections, warmup,
+               (unsigned long long)tally->reconnects, (unsigned long long)tally->idle_closed);
         if (tally->first_open_error[0] != '\0') {
             printf("              first failure to open: %s\n", tally->first_open_error);
         }

@@ -479,12 +479,12 @@ void kp_metrics_handle(struct kp_call *call)
         write_authn(&o, api->metrics);
         write_authn_cache(&o, api, kp_authn_token_cache_stats, "kpki_token_cache_requests_total",
                           "Service-account tokens looked up in the verified-token cache (since the "
-                          "last reload of the keys)");
+                          "last reload of a CA, CRL or key)");
         write_authn_cache(&o, api, kp_authn_chain_cache_stats,
                           "kpki_client_cert_cache_requests_total",
-                          "Client certificate chains looked up in the verdict cache before a "
-                          "verification against the client or front-proxy CA (since the last "
-                          "reload of the CAs and CRLs)");
+                          "Client certificate chains looked up in the verified-chain cache, once "
+                          "per CA checked on a connection's first request (since the last reload "
+                          "of a CA, CRL or key)");
         write_object_cache(&o, api);
         write_process(&o, api->metrics);
     }

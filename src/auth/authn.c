@@ -260,10 +260,29 @@ void kp_authn_result_wipe(struct kp_authn_result *result)
 
 /* ---- x509 and request header ---- */
 
-/* Verifies the presented chain against anchors for client authentication. */
+/* The earliest of the certificates' notAfter and the CRLs' nextUpdate (a CRL without one does
+ * not count): after it, a verification of that chain could come out otherwise. */
+static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
+{
+    int64_t earliest = INT64_MAX;
+    for (int i = 0; i < sk_X509_num(path); i++) {
+        int64_t not_after = kp_cert_not_after(sk_X509_value(path, i));
+        if (not_after < earliest)
+            earliest = not_after;
+    }
+    for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+        int64_t next_update = kp_crl_next_update(sk_X509_CRL_value(crls, i));
+        if (next_update > 0 && next_update < earliest)
+            earliest = next_update;
+    }
+    return earliest;
+}
+
+/* Verifies the presented chain against anchors for client authentication. When it verifies,
+ * *good_until (may be NULL) is path_expires of the path built and the CRLs. */
 static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crls,
                                 STACK_OF(X509) *chain, int64_t now, char *why, size_t why_size,
-                                struct kp_error *err, enum kp_result *rc)
+                                int64_t *good_until, struct kp_error *err, enum kp_result *rc)
 {
     X509 *leaf = sk_X509_value(chain, 0);
     STACK_OF(X509) *untrusted = NULL;
@@ -285,6 +304,8 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
     *rc = kp_verify_chain(&params, leaf, &result, err);
     sk_X509_free(untrusted);
     bool ok = *rc == KP_OK && result.reason == KP_VERIFY_OK;
+    if (ok && good_until)
+        *good_until = path_expires(result.chain ? result.chain : chain, crls);
     if (*rc == KP_ERR_INVALID) {
         /* Over the limits (too many presented certificates): a verdict, not a failure. */
         snprintf(why, why_size, "%s", err ? err->message : "invalid certificate chain");
@@ -296,65 +317,63 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
     return ok;
 }
 
-/* The chain cache's key: SHA-256 over which CA judged (client or front-proxy) and the SHA-256
- * of each presented certificate's DER, leaf first. A different chain with the same leaf is
- * another key: the intermediates are part of what was verified. */
-static bool chain_key(STACK_OF(X509) *chain, bool front_proxy,
-                      unsigned char key[KP_VERDICT_KEY_SIZE])
+/* The chain cache's key for one CA slot: SHA-256 over the slot's name and the chain's digest
+ * (chain_digest). Slots differ in their first byte and are followed by a fixed-size digest. */
+static bool slot_key(const unsigned char *chain_digest, bool front_proxy,
+                     unsigned char key[KP_VERDICT_KEY_SIZE])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char input[16 + KP_VERDICT_KEY_SIZE];
     const char *slot = front_proxy ? "requestheader\n" : "x509\n";
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(md, slot, strlen(slot)) == 1;
-    for (int i = 0; ok && i < sk_X509_num(chain); i++) {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-        ok = X509_digest(sk_X509_value(chain, i), EVP_sha256(), digest, &len) == 1 &&
-             EVP_DigestUpdate(md, digest, len) == 1;
+    size_t slot_len = strlen(slot);
+    memcpy(input, slot, slot_len);
+    memcpy(input + slot_len, chain_digest, KP_VERDICT_KEY_SIZE);
+    return kp_verdict_key(input, slot_len + KP_VERDICT_KEY_SIZE, key);
+}
+
+/* The SHA-256 over the SHA-256 of each presented certificate's DER, leaf first: the same leaf
+ * with other intermediates is another chain, for they are part of what was verified. Made once
+ * per connection when there is a memo. */
+static bool chain_digest(STACK_OF(X509) *chain, struct kp_authn_memo *memo,
+                         unsigned char digest[KP_VERDICT_KEY_SIZE])
+{
+    if (memo && memo->chain_digest_known) {
+        memcpy(digest, memo->chain_digest, KP_VERDICT_KEY_SIZE);
+        return true;
     }
-    unsigned int key_len = 0;
-    ok = ok && EVP_DigestFinal_ex(md, key, &key_len) == 1 && key_len == KP_VERDICT_KEY_SIZE;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    for (int i = 0; ok && i < sk_X509_num(chain); i++) {
+        unsigned char cert_digest[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        ok = X509_digest(sk_X509_value(chain, i), EVP_sha256(), cert_digest, &len) == 1 &&
+             EVP_DigestUpdate(md, cert_digest, len) == 1;
+    }
+    unsigned int digest_len = 0;
+    ok = ok && EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
+         digest_len == KP_VERDICT_KEY_SIZE;
     EVP_MD_CTX_free(md);
+    if (ok && memo) {
+        memcpy(memo->chain_digest, digest, KP_VERDICT_KEY_SIZE);
+        memo->chain_digest_known = true;
+    }
     return ok;
 }
 
-/* A verdict on the chain this authenticator reached on any connection a short while ago (the
- * chain cache): *ok, *until (when it ends) and, for a refusal, why. false: none known. */
-static bool cached_verdict(const struct kp_authn *authn, const unsigned char *key, int64_t now,
-                           bool *ok, int64_t *until, char *why, size_t why_size)
+/* The chain cache's key for this request's chain and slot; false without a cache (or when
+ * OpenSSL could not hash). */
+static bool chain_cache_key(const struct kp_authn *authn, const struct kp_authn_input *input,
+                            bool front_proxy, unsigned char key[KP_VERDICT_KEY_SIZE])
 {
-    json_t *reason = NULL;
-    if (!kp_verdict_cache_get(authn->chain_cache, key, now, &reason, ok, until))
-        return false;
-    if (!*ok)
-        snprintf(why, why_size, "%s", json_string_value(reason) ? json_string_value(reason) : "");
-    json_decref(reason);
-    return true;
-}
-
-/* Remembers a verdict for the chain cache: a verified chain until the memo's horizon (never
- * past the leaf's notAfter), and a front-proxy refusal (an ordinary client, on every new
- * connection where kubeadm configures both CAs) with its reason. A chain the client CA refused
- * is not remembered: the request fails anyway, and a bad client must not fill the cache. */
-static void remember_verdict(const struct kp_authn *authn, const unsigned char *key,
-                             STACK_OF(X509) *chain, bool front_proxy, bool ok, const char *why,
-                             int64_t now)
-{
-    if (ok) {
-        int64_t not_after = kp_cert_not_after(sk_X509_value(chain, 0));
-        kp_verdict_cache_put(authn->chain_cache, key, NULL, true, not_after, now);
-    } else if (front_proxy) {
-        json_t *reason = json_string(why);
-        if (reason)
-            kp_verdict_cache_put(authn->chain_cache, key, reason, false,
-                                 now + KP_AUTHN_MEMO_SECONDS, now);
-        json_decref(reason);
-    }
+    unsigned char digest[KP_VERDICT_KEY_SIZE];
+    return authn->chain_cache && chain_digest(input->peer_chain, input->memo, digest) &&
+           slot_key(digest, front_proxy, key);
 }
 
 /* verify_client_chain, unless the connection's memo says this authenticator verified the same
  * chain against the same CA (slot) a short while ago, or its chain cache says so for any
- * connection. */
+ * connection. Only verified chains are cached: a refusal is either cheap (no anchor could
+ * issue the chain) or ends the request, and unauthenticated clients must not be able to fill
+ * the cache with chains of their own making. */
 static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_input *input,
                             bool front_proxy, int64_t now, char *why, size_t why_size,
                             struct kp_error *err, enum kp_result *rc)
@@ -369,22 +388,25 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
         return false;
     }
     unsigned char key[KP_VERDICT_KEY_SIZE];
-    bool keyed = authn->chain_cache && chain_key(input->peer_chain, front_proxy, key);
+    bool keyed = chain_cache_key(authn, input, front_proxy, key);
+    json_t *unused = NULL;
     bool ok = false;
-    /* The cache's maximum lifetime is the memo's horizon (kp_authn_new): never past it. */
+    /* When the verdict ends: a verification's, or the cached one's (never a new minute). */
     int64_t verdict_until = 0;
-    if (!keyed || !cached_verdict(authn, key, now, &ok, &verdict_until, why, why_size)) {
+    if (keyed && kp_verdict_cache_get(authn->chain_cache, key, now, &unused, &ok, &verdict_until)) {
+        json_decref(unused);
+    } else {
+        int64_t good_until = INT64_MAX;
         ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
                                  front_proxy ? authn->requestheader_crls : authn->client_crls,
-                                 input->peer_chain, now, why, why_size, err, rc);
+                                 input->peer_chain, now, why, why_size, &good_until, err, rc);
         if (*rc != KP_OK)
             return ok;
-        if (keyed)
-            remember_verdict(authn, key, input->peer_chain, front_proxy, ok, why, now);
-        int64_t not_after = kp_cert_not_after(sk_X509_value(input->peer_chain, 0));
-        verdict_until = !ok || now + KP_AUTHN_MEMO_SECONDS < not_after
-                            ? now + KP_AUTHN_MEMO_SECONDS
-                            : not_after;
+        verdict_until = ok && good_until < now + KP_AUTHN_MEMO_SECONDS
+                            ? good_until
+                            : now + KP_AUTHN_MEMO_SECONDS;
+        if (ok && keyed)
+            kp_verdict_cache_put(authn->chain_cache, key, NULL, true, verdict_until, now);
     }
     if (!memo || (!ok && !front_proxy))
         return ok;

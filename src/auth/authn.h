@@ -64,8 +64,8 @@ struct kp_authn_config {
     size_t token_cache_entries;         /* verified service-account tokens remembered (by
                                            SHA-256) so signatures are checked once; 0: none.
                                            Existence and UIDs are still checked every time. */
-    size_t chain_cache_entries;         /* client certificate chains whose verdict (verified,
-                                           or refused by the front-proxy CA) is remembered for
+    size_t chain_cache_entries;         /* client certificate chains verified (against the
+                                           client or front-proxy CA) remembered for
                                            KP_AUTHN_MEMO_SECONDS at most, by SHA-256 over the
                                            chain, so a client reconnecting with the same
                                            certificate is not verified again; 0: none. */
@@ -98,7 +98,8 @@ struct kp_header {
 
 /* How long a verified client chain is taken as verified without checking it again, on its
  * connection (struct kp_authn_memo) and on any other (the chain cache): at most, and never past
- * the leaf's notAfter. A new trust snapshot (a reloaded CA or CRL) ends both at once. */
+ * the notAfter of a certificate of the path or the nextUpdate of a CRL. A new trust snapshot
+ * (a reloaded CA, CRL or key) ends both at once. */
 #define KP_AUTHN_MEMO_SECONDS 60
 
 /* What one TLS connection remembers of its client chain's verification, so that keep-alive
@@ -118,6 +119,10 @@ struct kp_authn_memo {
      * organizations, the latter NUL-separated (leaf_names_known false before, and always for a
      * leaf whose names do not fit). */
     char x509_credential[96];
+    /* The chain's digest, the chain cache's key (SHA-256 over each certificate's SHA-256),
+     * made once (chain_digest_known false before). */
+    unsigned char chain_digest[32];
+    bool chain_digest_known;
     bool leaf_names_known;
     char leaf_cn[256];
     char leaf_organizations[512];

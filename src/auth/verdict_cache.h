@@ -5,11 +5,11 @@
  *    (the base64 and JSON decoding and the signature check are most of a JWT-authenticated
  *    request). The authenticator still checks audiences, and that the service account and any
  *    bound object exist with the same UID, on every request;
- *  - a client certificate chain: it verified against the client CA (or the front-proxy CA
- *    refused it, and why), so a client that opens a new connection with the same certificate is
- *    not verified again. The chain's signatures are what costs.
- * Entries are keyed by a SHA-256 the caller makes of the credential (kp_verdict_key_*: the
- * credential itself is never kept), and live until a time the caller gives, capped by the
+ *  - a client certificate chain: it verified against the client CA or the front-proxy CA, so a
+ *    client that opens a new connection with the same certificate is not verified again. The
+ *    chain's signatures are what costs.
+ * Entries are keyed by a SHA-256 the caller makes of the credential (kp_verdict_key for a
+ * token; the credential itself is never kept), and live until a time the caller gives, capped by the
  * cache's maximum lifetime. A cache belongs to one authenticator, that is one set of keys, CAs
  * and CRLs: a reload makes a new, empty one.
  *
@@ -23,8 +23,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "kpki/error.h"
 
 #define KP_VERDICT_KEY_SIZE 32
 

@@ -29,12 +29,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "crypto/crypto.h"
 #include "net/http.h"
 
@@ -48,6 +48,9 @@ static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES
 static const unsigned char ALPN_HTTP11[] = "\x08http/1.1";
 
 static const unsigned char SESSION_ID_CONTEXT[] = "kpki-https";
+
+/* A private key file larger than this is not one (an RSA-4096 PEM is about 3.3 KiB). */
+#define MAX_KEY_FILE (1024 * 1024)
 
 /* Record, never judge: the handler's authenticator verifies the chain (see the file comment).
  * Installed as the whole chain verification, not as a verify callback: OpenSSL would otherwise
@@ -105,18 +108,40 @@ static enum kp_result check_readable(const char *what, const char *path, struct 
     return KP_OK;
 }
 
-/* SSL_CTX_use_PrivateKey_file, but the key is read in OpenSSL's default library context, as
- * every other key of the process: the context's own (kp_tls_libctx) decodes public keys only,
- * and would read a private key through OpenSSL's legacy fallback. OpenSSL's error queue says
- * why on failure. */
-static bool use_private_key_file(SSL_CTX *ctx, const char *key_file)
+/* SSL_CTX_use_PrivateKey_file, but the key is read as kpki reads private keys
+ * (kp_key_from_pem: the PEM text wiped after use, encrypted keys refused) and in OpenSSL's
+ * default library context: the servers' own (kp_tls_libctx) decodes public keys only. */
+static enum kp_result use_private_key_file(SSL_CTX *ctx, const char *key_file,
+                                           const char *cert_file, struct kp_error *err)
 {
-    BIO *bio = BIO_new_file(key_file, "r");
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, refuse_password, NULL) : NULL;
-    bool ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    char *pem = NULL;
+    size_t len = 0;
+    EVP_PKEY *key = NULL;
+    enum kp_result rc = kp_file_read(key_file, MAX_KEY_FILE, &pem, &len, err);
+    if (rc == KP_OK)
+        rc = kp_key_from_pem(pem, len, key_file, &key, err);
+    if (pem)
+        kp_secret_free(pem, len);
+    if (rc != KP_OK) {
+        kp_error_prefix(err, "cannot load the private key (PEM, unencrypted)");
+        return rc;
+    }
+    ERR_clear_error();
+    if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+        unsigned long code = ERR_peek_last_error();
+        if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
+            ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            rc = kp_error_set(err, KP_ERR_INVALID,
+                              "the key '%s' does not match the certificate in '%s'", key_file,
+                              cert_file);
+        } else {
+            rc = kp_error_openssl(err, KP_ERR_INVALID, "cannot use the private key '%s'",
+                                  key_file);
+        }
+    }
     EVP_PKEY_free(key);
-    BIO_free(bio);
-    return ok;
+    return rc;
 }
 
 void kp_tls_server_ctx_set_resumption(SSL_CTX *ctx, size_t cache_entries)
@@ -178,19 +203,8 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
                                   cert_file);
         goto cleanup;
     }
-    if (!use_private_key_file(server_ctx, key_file)) {
-        unsigned long code = ERR_peek_last_error();
-        if (ERR_GET_LIB(code) == ERR_LIB_X509 &&
-            ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH) {
-            ERR_clear_error();
-            result = kp_error_set(err, KP_ERR_INVALID,
-                                  "the key '%s' does not match the certificate in '%s'", key_file,
-                                  cert_file);
-        } else {
-            result =
-                kp_error_openssl(err, KP_ERR_INVALID,
-                                 "cannot load the private key '%s' (PEM, unencrypted)", key_file);
-        }
+    result = use_private_key_file(server_ctx, key_file, cert_file, err);
+    if (result != KP_OK) {
         goto cleanup;
     }
     if (SSL_CTX_check_private_key(server_ctx) != 1) {

@@ -13,17 +13,25 @@
  * and the decoders of SubjectPublicKeyInfo, a P-256 certificate decodes in 44 us instead of
  * 93, an RSA one in 33 instead of 93 (same machine, a loop of d2i_X509).
  *
- * How: the pattern of OpenSSL's own test/filterprov.c. A built-in provider, "kpki-tls", is the
- * only provider of a library context of its own. It hands OpenSSL the default provider's
- * algorithm tables (and the default provider's context, so the implementations run as they
- * would there), except for two operations: key management, reduced to the key types below, and
+ * How: the pattern of OpenSSL's own test/filterprov.c. The default provider is loaded into a
+ * hidden library context; a built-in provider, "kpki-tls", is the only provider of a second
+ * one, the servers'. It hands OpenSSL the hidden default provider's algorithm tables (and its
+ * provider context, so the implementations run as they would there, bound to the hidden
+ * context), except for two operations: key management, reduced to the key types below, and
  * decoders, reduced to those whose input structure is SubjectPublicKeyInfo. Nothing here
- * implements cryptography. The servers' SSL_CTXs are made in this context; everything else in
- * the process (keys, certificates, CRLs, JWTs) stays in the default one. Keys cross over as
- * OpenSSL arranges it: the server's private key, read in the default context (tls.c), is
- * exported once to this provider's key manager when the first handshake signs with it.
+ * implements cryptography, and OpenSSL's default context is not touched. The servers' SSL_CTXs
+ * are made in the servers' context; everything else in the process (keys, certificates, CRLs,
+ * JWTs) stays in the default one. Keys cross over as OpenSSL arranges it: the server's private
+ * key, read in the default context (tls.c), is exported once to this provider's key manager
+ * when the first handshake signs with it.
  *
- * If the context cannot be built, the servers use the default context (one warning).
+ * What a TLS peer loses: a client certificate whose key is of a type not kept (DSA, SM2) no
+ * longer decodes, so its handshake fails with a decode_error alert instead of reaching the
+ * authenticator (which would have refused it: kpki's CAs issue EC and RSA keys only).
+ *
+ * Both contexts live as long as the process: the servers' connections may use them until the
+ * last one ends, and OpenSSL's exit handler does not free contexts it did not make. If they
+ * cannot be built, the servers use OpenSSL's default context (one warning).
  */
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
@@ -47,7 +55,8 @@ static const char *const KEPT_KEY_TYPES[] = {
 };
 
 static struct {
-    OSSL_PROVIDER *deflt; /* the default provider of the default context; a reference */
+    OSSL_LIB_CTX *hidden; /* holds the default provider the filter forwards to */
+    OSSL_PROVIDER *deflt; /* that provider; a reference */
     OSSL_ALGORITHM keymgmt[MAX_KEPT + 1];   /* filtered tables, NULL-terminated */
     OSSL_ALGORITHM decoders[MAX_KEPT + 1];
     OSSL_LIB_CTX *libctx; /* NULL: not built (use the default context) */
@@ -74,7 +83,9 @@ static bool keep_decoder(const OSSL_ALGORITHM *algorithm)
 }
 
 /* Copies the entries of the default provider's table for operation that keep() accepts.
- * false if the table is missing or more than MAX_KEPT entries would be kept. */
+ * false if the table is missing, or nothing or more than MAX_KEPT entries would be kept. The
+ * copies point into the table: the default provider's tables are static (it has no unquery
+ * function), so they outlive the query, as a cached table would. */
 static bool filter_table(int operation, bool (*keep)(const OSSL_ALGORITHM *), OSSL_ALGORITHM *out)
 {
     int no_cache = 0;
@@ -82,16 +93,17 @@ static bool filter_table(int operation, bool (*keep)(const OSSL_ALGORITHM *), OS
     if (all == NULL)
         return false;
     size_t kept = 0;
-    for (const OSSL_ALGORITHM *a = all; a->algorithm_names != NULL; a++) {
+    bool fits = true;
+    for (const OSSL_ALGORITHM *a = all; a->algorithm_names != NULL && fits; a++) {
         if (!keep(a))
             continue;
-        if (kept == MAX_KEPT)
-            return false;
-        out[kept++] = *a;
+        fits = kept < MAX_KEPT;
+        if (fits)
+            out[kept++] = *a;
     }
     memset(&out[kept], 0, sizeof(out[kept]));
     OSSL_PROVIDER_unquery_operation(tls.deflt, operation, all);
-    return kept > 0;
+    return fits && kept > 0;
 }
 
 static const OSSL_ALGORITHM *filter_query(void *provctx, int operation, int *no_cache)
@@ -142,27 +154,39 @@ static int filter_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     return 1;
 }
 
+/* Gives up on the servers' context: everything built so far goes. */
+static void abandon(const char *why)
+{
+    kp_log_warn("tls: %s; the servers use OpenSSL's default library context", why);
+    OSSL_PROVIDER_unload(tls.deflt);
+    OSSL_LIB_CTX_free(tls.hidden);
+    tls.deflt = NULL;
+    tls.hidden = NULL;
+    ERR_clear_error();
+}
+
 static void build_libctx(void)
 {
     ERR_clear_error();
-    tls.deflt = OSSL_PROVIDER_load(NULL, "default");
-    if (tls.deflt == NULL || !filter_table(OSSL_OP_KEYMGMT, keep_keymgmt, tls.keymgmt) ||
+    tls.hidden = OSSL_LIB_CTX_new();
+    tls.deflt = tls.hidden ? OSSL_PROVIDER_load(tls.hidden, "default") : NULL;
+    if (tls.deflt == NULL) {
+        abandon("cannot load OpenSSL's default provider into a context of its own");
+        return;
+    }
+    if (!filter_table(OSSL_OP_KEYMGMT, keep_keymgmt, tls.keymgmt) ||
         !filter_table(OSSL_OP_DECODER, keep_decoder, tls.decoders)) {
-        kp_log_warn("tls: the default provider's tables are not as expected; the servers use "
-                    "OpenSSL's default library context");
-        ERR_clear_error();
+        abandon("the default provider's tables are not as expected");
         return;
     }
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     if (libctx == NULL || !OSSL_PROVIDER_add_builtin(libctx, PROVIDER_NAME, filter_init) ||
         OSSL_PROVIDER_load(libctx, PROVIDER_NAME) == NULL) {
-        kp_log_warn("tls: cannot build the servers' library context; they use OpenSSL's default "
-                    "one");
         OSSL_LIB_CTX_free(libctx);
-        ERR_clear_error();
+        abandon("cannot build the servers' library context");
         return;
     }
-    tls.libctx = libctx; /* for the process's life */
+    tls.libctx = libctx; /* for the process's life, as tls.hidden */
 }
 
 OSSL_LIB_CTX *kp_tls_libctx(void)

@@ -802,7 +802,6 @@ static void test_x509_memo(void **state)
     kp_authn_free(with_crl);
 }
 
-/* The front proxy's certificate is checked against its own CA's CRL (and only that one). */
 static void expect_chain_lookups(const struct kp_authn *authn, uint64_t hits, uint64_t misses)
 {
     uint64_t got_hits = 0, got_misses = 0;
@@ -814,9 +813,9 @@ static void expect_chain_lookups(const struct kp_authn *authn, uint64_t hits, ui
 }
 
 /* The chain cache: a chain one connection verified is taken as verified on the next connection
- * (a fresh memo) by the same authenticator, for the memo's minute at most and never past the
- * leaf's notAfter; the intermediates are part of the key; a chain the client CA refused is
- * not remembered, a front-proxy refusal is; another authenticator (a reload) starts empty. */
+ * (a fresh memo) by the same authenticator, for the memo's minute at most and never past a
+ * certificate's notAfter or a CRL's nextUpdate; the intermediates are part of the key; refusals
+ * are never remembered (by either CA); another authenticator (a reload) starts empty. */
 static void test_x509_chain_cache(void **state)
 {
     (void)state;
@@ -878,11 +877,26 @@ static void test_x509_chain_cache(void **state)
     expect_refused(&out, "x509: client certificate rejected: certificate revoked", NULL);
     outcome_wipe(&out);
     expect_chain_lookups(with_crl, 0, 1);
+    /* Never past the CRL's nextUpdate: a verdict reached just before it ends with it, on the
+     * connection and in the cache (the next connection, after it, verifies and is refused). */
+    int64_t next_update = kp_crl_next_update(fx.crl);
+    memo = (struct kp_authn_memo){0};
+    run_memo = &memo;
+    run(with_crl, fx.alice, NULL, NULL, NULL, 0, next_update - 10, &out);
+    assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+    outcome_wipe(&out);
+    assert_int_equal(memo.x509_until, next_update);
+    memo = (struct kp_authn_memo){0};
+    run(with_crl, fx.alice, NULL, NULL, NULL, 0, next_update, &out);
+    expect_refused(&out, "x509: client certificate rejected: CRL has expired", NULL);
+    outcome_wipe(&out);
+    expect_chain_lookups(with_crl, 0, 3);
+    run_memo = NULL;
     kp_authn_free(with_crl);
     kp_authn_free(authn);
-    /* With both CAs (kubeadm's setup), the front-proxy CA's refusal of an ordinary client is
-     * remembered for the next connection, with its reason, and the request succeeds as x509:
-     * two lookups per new connection (front proxy, then x509), both hits the second time. */
+    /* With both CAs (kubeadm's setup) an ordinary client is looked up twice per new
+     * connection (front proxy, then x509): the front-proxy CA's refusal is remembered by the
+     * connection only, so that lookup misses every time; the x509 one hits the second time. */
     struct kp_authn *both = make_authn(&(struct options){FULL, .chain_cache = 16});
     for (int round = 0; round < 2; round++) {
         memo = (struct kp_authn_memo){0};
@@ -893,10 +907,10 @@ static void test_x509_chain_cache(void **state)
         assert_string_equal(out.user.name, "alice");
         expect_list(&out.user.groups, "dev,ops,system:authenticated", "groups");
         outcome_wipe(&out);
-        assert_int_equal(memo.requestheader_refused_until, NOW + KP_AUTHN_MEMO_SECONDS);
+        assert_int_equal(memo.requestheader_refused_until, NOW + round + KP_AUTHN_MEMO_SECONDS);
         assert_true(memo.requestheader_why[0] != '\0');
     }
-    expect_chain_lookups(both, 2, 2);
+    expect_chain_lookups(both, 1, 3);
     run_memo = NULL;
     kp_authn_free(both);
     /* Without a cache nothing is counted. */
@@ -908,6 +922,7 @@ static void test_x509_chain_cache(void **state)
     kp_authn_free(none);
 }
 
+/* The front proxy's certificate is checked against its own CA's CRL (and only that one). */
 static void test_requestheader_revoked(void **state)
 {
     (void)state;
