@@ -260,8 +260,18 @@ void kp_authn_result_wipe(struct kp_authn_result *result)
 
 /* ---- x509 and request header ---- */
 
-/* The earliest of the certificates' notAfter and the CRLs' nextUpdate (a CRL without one does
- * not count): after it, a verification of that chain could come out otherwise. */
+/* Whether crl was issued by a CA of path (by name: the CRLs of other CAs do not decide it). */
+static bool crl_of_path(X509_CRL *crl, STACK_OF(X509) *path)
+{
+    const X509_NAME *issuer = X509_CRL_get_issuer(crl);
+    for (int i = 0; i < sk_X509_num(path); i++)
+        if (X509_NAME_cmp(issuer, X509_get_subject_name(sk_X509_value(path, i))) == 0)
+            return true;
+    return false;
+}
+
+/* The earliest of the path's notAfter and the nextUpdate of its CAs' CRLs (a CRL without one
+ * does not count): after it, a verification of that chain could come out otherwise. */
 static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
 {
     int64_t earliest = INT64_MAX;
@@ -271,8 +281,9 @@ static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
             earliest = not_after;
     }
     for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
-        int64_t next_update = kp_crl_next_update(sk_X509_CRL_value(crls, i));
-        if (next_update > 0 && next_update < earliest)
+        X509_CRL *crl = sk_X509_CRL_value(crls, i);
+        int64_t next_update = kp_crl_next_update(crl);
+        if (next_update > 0 && next_update < earliest && crl_of_path(crl, path))
             earliest = next_update;
     }
     return earliest;
