@@ -98,8 +98,8 @@ struct kp_header {
 
 /* How long a verified client chain is taken as verified without checking it again, on its
  * connection (struct kp_authn_memo) and on any other (the chain cache): at most, and never past
- * the notAfter of a certificate of the path or the nextUpdate of a CRL. A new trust snapshot
- * (a reloaded CA, CRL or key) ends both at once. */
+ * the notAfter of a certificate of the path or the nextUpdate of its CAs' CRLs. A new trust
+ * snapshot (a reloaded CA, CRL or key) ends both at once. */
 #define KP_AUTHN_MEMO_SECONDS 60
 
 /* What one TLS connection remembers of its client chain's verification, so that keep-alive
