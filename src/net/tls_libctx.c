@@ -25,9 +25,10 @@
  * key, read in the default context (tls.c), is exported once to this provider's key manager
  * when the first handshake signs with it.
  *
- * What a TLS peer loses: a client certificate whose key is of a type not kept (DSA, SM2) no
- * longer decodes, so its handshake fails with a decode_error alert instead of reaching the
- * authenticator (which would have refused it: kpki's CAs issue EC and RSA keys only).
+ * What a TLS peer loses: a client certificate whose key is of a type not kept (SM2) no longer
+ * decodes, so OpenSSL hands the server no certificate and the request is judged as one
+ * without (401, or anonymous when that is on) instead of by the authenticator. Such a client
+ * could not sign its CertificateVerify with OpenSSL's default TLS signature algorithms anyway.
  *
  * Both contexts live as long as the process: the servers' connections may use them until the
  * last one ends, and OpenSSL's exit handler does not free contexts it did not make. If they
@@ -46,11 +47,12 @@
 #define PROVIDER_NAME "kpki-tls"
 #define MAX_KEPT 32
 
-/* Key types a TLS 1.2/1.3 server may meet: certificate keys (EC, RSA, RSA-PSS, EdDSA), key
- * exchange (ECDHE, X25519/X448, FFDHE), and the MAC and KDF keys libssl makes (HMAC for TLS 1.2
- * record MACs, HKDF and TLS1-PRF). Matched against the first name of each entry. */
+/* Key types a TLS 1.2/1.3 server may meet: certificate keys (EC, RSA, RSA-PSS, EdDSA, and DSA,
+ * which OpenSSL accepts in TLS 1.2 client certificates), key exchange (ECDHE, X25519/X448,
+ * FFDHE), and the MAC and KDF keys libssl makes (HMAC for TLS 1.2 record MACs, HKDF and
+ * TLS1-PRF). Matched against the first name of each entry. */
 static const char *const KEPT_KEY_TYPES[] = {
-    "EC", "RSA", "RSA-PSS", "X25519", "X448", "ED25519", "ED448", "DH", "DHX",
+    "EC", "RSA", "RSA-PSS", "DSA", "X25519", "X448", "ED25519", "ED448", "DH", "DHX",
     "HMAC", "HKDF", "TLS1-PRF",
 };
 
@@ -76,10 +78,12 @@ static bool keep_keymgmt(const OSSL_ALGORITHM *algorithm)
     return false;
 }
 
+/* The SubjectPublicKeyInfo decoders of the kept key types, and the generic one ("DER"). */
 static bool keep_decoder(const OSSL_ALGORITHM *algorithm)
 {
     return algorithm->property_definition != NULL &&
-           strstr(algorithm->property_definition, "structure=SubjectPublicKeyInfo") != NULL;
+           strstr(algorithm->property_definition, "structure=SubjectPublicKeyInfo") != NULL &&
+           (first_name_is(algorithm->algorithm_names, "DER") || keep_keymgmt(algorithm));
 }
 
 /* Copies the entries of the default provider's table for operation that keep() accepts.

@@ -1401,15 +1401,15 @@ static void test_tls_libctx(void **state)
     assert_non_null(libctx);
     assert_ptr_equal(kp_tls_libctx(), libctx); /* built once */
     /* (test_client_certificate checks that a served client's key comes from this context.) */
-    const char *kept[] = {"EC", "RSA", "RSA-PSS", "X25519", "X448", "ED25519", "DH", "HMAC",
-                          "HKDF", "TLS1-PRF"};
+    const char *kept[] = {"EC",      "RSA", "RSA-PSS", "DSA",  "X25519",  "X448",
+                          "ED25519", "DH",  "HMAC",    "HKDF", "TLS1-PRF"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
         EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, kept[i], NULL);
         if (keymgmt == NULL)
             fail_msg("no key manager for %s in the TLS library context", kept[i]);
         EVP_KEYMGMT_free(keymgmt);
     }
-    const char *dropped[] = {"DSA", "SM2", "SCRYPT", "SIPHASH"};
+    const char *dropped[] = {"SM2", "SCRYPT", "SIPHASH"};
     for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
         EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, dropped[i], NULL);
         if (keymgmt != NULL)
@@ -1431,6 +1431,7 @@ static void test_tls_libctx(void **state)
     assert_non_null(decoder);
     OSSL_DECODER_free(decoder);
     assert_null(OSSL_DECODER_fetch(libctx, "EC", "structure=PrivateKeyInfo"));
+    assert_null(OSSL_DECODER_fetch(libctx, "SM2", "structure=SubjectPublicKeyInfo"));
     assert_null(OSSL_DECODER_fetch(libctx, "DER", "input=pem"));
     ERR_clear_error();
 }
