@@ -1,5 +1,7 @@
 /*
- * The API server's authenticators (see authn.h for the order and the rules).
+ * The API server's authenticators (see authn.h for the order and the rules): construction,
+ * service-account and bootstrap tokens, and their union. The certificate authenticators are
+ * in authn_cert.c.
  *
  * Each authenticator answers one of three things, as upstream's authenticator.Request does:
  * "mine, this user" (AUTH_OK), "not mine" (AUTH_PASS: no credential of my kind) or "mine, and
@@ -8,8 +10,8 @@
  * succeeded and one failed, or when none applied and anonymous access is off.
  */
 #include "auth/authn.h"
+#include "auth/authn_internal.h"
 
-#include <ctype.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <openssl/crypto.h>
@@ -22,38 +24,12 @@
 #include "core/duration.h"
 #include "core/log.h"
 #include "crypto/crypto.h"
-#include "verify/verify.h"
-
-enum auth_answer { AUTH_PASS, AUTH_OK, AUTH_FAIL };
-
-struct kp_authn {
-    STACK_OF(X509) *client_ca;
-    STACK_OF(X509_CRL) *client_crls;
-    STACK_OF(X509) *requestheader_ca;
-    STACK_OF(X509_CRL) *requestheader_crls;
-    struct kp_strlist allowed_names;
-    struct kp_strlist username_headers;
-    struct kp_strlist group_headers;
-    struct kp_strlist extra_prefixes;
-    struct kp_jwt_key *sa_keys; /* keys referenced (EVP_PKEY_up_ref) */
-    size_t sa_key_count;
-    struct kp_strlist issuers;
-    struct kp_strlist api_audiences;
-    bool bootstrap_tokens;
-    bool anonymous;
-    kp_object_lookup_fn lookup;
-    void *lookup_context;
-    struct kp_verdict_cache *token_cache; /* NULL: no cache; locked inside */
-    struct kp_verdict_cache *chain_cache; /* client chains' verdicts; NULL: none */
-    uint64_t id; /* unique among the process's authenticators (kp_authn_memo) */
-};
 
 static atomic_uint_fast64_t next_authn_id = 1;
 
 /* ---- small helpers ---- */
 
-static void set_reason(struct kp_authn_result *result, const char *fmt, ...) KP_PRINTF(2, 3);
-static void set_reason(struct kp_authn_result *result, const char *fmt, ...)
+void kp_authn_set_reason(struct kp_authn_result *result, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -98,8 +74,8 @@ static const char *deletion_timestamp(const json_t *object)
     return json_str(json_object_get(object, "metadata"), "deletionTimestamp");
 }
 
-static enum kp_result user_set(struct kp_user *user, const char *name, const char *uid,
-                               struct kp_error *err)
+enum kp_result kp_authn_user_set(struct kp_user *user, const char *name, const char *uid,
+                                 struct kp_error *err)
 {
     user->name = strdup(name);
     user->uid = uid && *uid ? strdup(uid) : NULL;
@@ -108,8 +84,8 @@ static enum kp_result user_set(struct kp_user *user, const char *name, const cha
     return KP_OK;
 }
 
-static enum kp_result user_add_extra(struct kp_user *user, const char *key, const char *value,
-                                     struct kp_error *err)
+enum kp_result kp_authn_user_add_extra(struct kp_user *user, const char *key,
+                                       const char *value, struct kp_error *err)
 {
     if (!user->extra)
         user->extra = json_object();
@@ -258,354 +234,6 @@ void kp_authn_result_wipe(struct kp_authn_result *result)
     memset(result, 0, sizeof(*result));
 }
 
-/* ---- x509 and request header ---- */
-
-/* Whether crl was issued by a CA of path (by name: the CRLs of other CAs do not decide it). */
-static bool crl_of_path(X509_CRL *crl, STACK_OF(X509) *path)
-{
-    const X509_NAME *issuer = X509_CRL_get_issuer(crl);
-    for (int i = 0; i < sk_X509_num(path); i++)
-        if (X509_NAME_cmp(issuer, X509_get_subject_name(sk_X509_value(path, i))) == 0)
-            return true;
-    return false;
-}
-
-/* The earliest of the path's notAfter and the nextUpdate of its CAs' CRLs (a CRL without one
- * does not count): after it, a verification of that chain could come out otherwise. */
-static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
-{
-    int64_t earliest = INT64_MAX;
-    for (int i = 0; i < sk_X509_num(path); i++) {
-        int64_t not_after = kp_cert_not_after(sk_X509_value(path, i));
-        if (not_after < earliest)
-            earliest = not_after;
-    }
-    for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
-        X509_CRL *crl = sk_X509_CRL_value(crls, i);
-        int64_t next_update = kp_crl_next_update(crl);
-        if (next_update > 0 && next_update < earliest && crl_of_path(crl, path))
-            earliest = next_update;
-    }
-    return earliest;
-}
-
-/* Verifies the presented chain against anchors for client authentication. When it verifies,
- * *good_until (may be NULL) is path_expires of the path built and the CRLs. */
-static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crls,
-                                STACK_OF(X509) *chain, int64_t now, char *why, size_t why_size,
-                                int64_t *good_until, struct kp_error *err, enum kp_result *rc)
-{
-    X509 *leaf = sk_X509_value(chain, 0);
-    STACK_OF(X509) *untrusted = NULL;
-    if (sk_X509_num(chain) > 1) {
-        untrusted = sk_X509_dup(chain);
-        if (!untrusted) {
-            *rc = kp_error_set(err, KP_ERR_IO, "out of memory");
-            return false;
-        }
-        (void)sk_X509_delete(untrusted, 0);
-    }
-    /* A CA without a CRL is not checked for revocation (a second CA appended to the bundle
-     * during a rotation has none yet); a CA with one is checked fully. */
-    struct kp_verify_params params = {
-        .anchors = anchors, .untrusted = untrusted, .crls = crls,
-        .crl_scope = KP_CRL_PUBLISHED_ISSUERS, .at = now, .purpose = KP_PURPOSE_CLIENT,
-    };
-    struct kp_verify_result result = {0};
-    *rc = kp_verify_chain(&params, leaf, &result, err);
-    sk_X509_free(untrusted);
-    bool ok = *rc == KP_OK && result.reason == KP_VERIFY_OK;
-    if (ok && good_until)
-        *good_until = path_expires(result.chain ? result.chain : chain, crls);
-    if (*rc == KP_ERR_INVALID) {
-        /* Over the limits (too many presented certificates): a verdict, not a failure. */
-        snprintf(why, why_size, "%s", err ? err->message : "invalid certificate chain");
-        *rc = KP_OK;
-    } else if (*rc == KP_OK && !ok) {
-        snprintf(why, why_size, "%s", result.message);
-    }
-    kp_verify_result_wipe(&result);
-    return ok;
-}
-
-/* The chain cache's key for one CA slot: SHA-256 over the slot's name and the chain's digest
- * (chain_digest). Slots differ in their first byte and are followed by a fixed-size digest. */
-static bool slot_key(const unsigned char *chain_digest, bool front_proxy,
-                     unsigned char key[KP_VERDICT_KEY_SIZE])
-{
-    unsigned char input[16 + KP_VERDICT_KEY_SIZE];
-    const char *slot = front_proxy ? "requestheader\n" : "x509\n";
-    size_t slot_len = strlen(slot);
-    memcpy(input, slot, slot_len);
-    memcpy(input + slot_len, chain_digest, KP_VERDICT_KEY_SIZE);
-    return kp_verdict_key(input, slot_len + KP_VERDICT_KEY_SIZE, key);
-}
-
-/* The SHA-256 over the SHA-256 of each presented certificate's DER, leaf first: the same leaf
- * with other intermediates is another chain, for they are part of what was verified. Made once
- * per connection when there is a memo. */
-static bool chain_digest(STACK_OF(X509) *chain, struct kp_authn_memo *memo,
-                         unsigned char digest[KP_VERDICT_KEY_SIZE])
-{
-    if (memo && memo->chain_digest_known) {
-        memcpy(digest, memo->chain_digest, KP_VERDICT_KEY_SIZE);
-        return true;
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    for (int i = 0; ok && i < sk_X509_num(chain); i++) {
-        unsigned char cert_digest[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
-        ok = X509_digest(sk_X509_value(chain, i), EVP_sha256(), cert_digest, &len) == 1 &&
-             EVP_DigestUpdate(md, cert_digest, len) == 1;
-    }
-    unsigned int digest_len = 0;
-    ok = ok && EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
-         digest_len == KP_VERDICT_KEY_SIZE;
-    EVP_MD_CTX_free(md);
-    if (ok && memo) {
-        memcpy(memo->chain_digest, digest, KP_VERDICT_KEY_SIZE);
-        memo->chain_digest_known = true;
-    }
-    return ok;
-}
-
-/* The chain cache's key for this request's chain and slot; false without a cache (or when
- * OpenSSL could not hash). */
-static bool chain_cache_key(const struct kp_authn *authn, const struct kp_authn_input *input,
-                            bool front_proxy, unsigned char key[KP_VERDICT_KEY_SIZE])
-{
-    unsigned char digest[KP_VERDICT_KEY_SIZE];
-    return authn->chain_cache && chain_digest(input->peer_chain, input->memo, digest) &&
-           slot_key(digest, front_proxy, key);
-}
-
-/* verify_client_chain, unless the connection's memo says this authenticator verified the same
- * chain against the same CA (slot) a short while ago, or its chain cache says so for any
- * connection. Only verified chains are cached: a refusal is either cheap (no anchor could
- * issue the chain) or ends the request, and unauthenticated clients must not be able to fill
- * the cache with chains of their own making. */
-static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_input *input,
-                            bool front_proxy, int64_t now, char *why, size_t why_size,
-                            struct kp_error *err, enum kp_result *rc)
-{
-    struct kp_authn_memo *memo = input->memo;
-    int64_t *until = !memo ? NULL : front_proxy ? &memo->requestheader_until : &memo->x509_until;
-    bool known = memo && memo->authn_id == authn->id;
-    if (known && now < *until)
-        return true;
-    if (known && front_proxy && now < memo->requestheader_refused_until) {
-        snprintf(why, why_size, "%s", memo->requestheader_why);
-        return false;
-    }
-    unsigned char key[KP_VERDICT_KEY_SIZE];
-    bool keyed = chain_cache_key(authn, input, front_proxy, key);
-    json_t *unused = NULL;
-    bool ok = false;
-    /* When the verdict ends: a verification's, or the cached one's (never a new minute). */
-    int64_t verdict_until = 0;
-    if (keyed && kp_verdict_cache_get(authn->chain_cache, key, now, &unused, &ok, &verdict_until)) {
-        json_decref(unused);
-    } else {
-        int64_t good_until = INT64_MAX;
-        ok = verify_client_chain(front_proxy ? authn->requestheader_ca : authn->client_ca,
-                                 front_proxy ? authn->requestheader_crls : authn->client_crls,
-                                 input->peer_chain, now, why, why_size, &good_until, err, rc);
-        if (*rc != KP_OK)
-            return ok;
-        verdict_until = ok && good_until < now + KP_AUTHN_MEMO_SECONDS
-                            ? good_until
-                            : now + KP_AUTHN_MEMO_SECONDS;
-        if (ok && keyed)
-            kp_verdict_cache_put(authn->chain_cache, key, NULL, true, verdict_until, now);
-    }
-    if (!memo || (!ok && !front_proxy))
-        return ok;
-    if (!known) {
-        /* Another authenticator (a reload): its verdicts go, what the leaf says stays. */
-        memo->authn_id = authn->id;
-        memo->x509_until = memo->requestheader_until = memo->requestheader_refused_until = 0;
-        memo->requestheader_why[0] = '\0';
-    }
-    if (ok) {
-        *until = verdict_until;
-    } else {
-        memo->requestheader_refused_until = verdict_until;
-        snprintf(memo->requestheader_why, sizeof(memo->requestheader_why), "%s", why);
-    }
-    return ok;
-}
-
-static void leaf_fingerprint_extra(X509 *leaf, char *out, size_t size)
-{
-    char hex[3 * 32 + 1];
-    kp_cert_fingerprint(leaf, "sha256", hex, sizeof(hex));
-    /* Upstream's credential id is lower-case hex without separators; normalise whatever
-     * kp_cert_fingerprint's formatting is. */
-    size_t n = 0;
-    n += (size_t)snprintf(out, size, "X509SHA256=");
-    for (const char *p = hex; *p && n + 1 < size; p++)
-        if (*p != ':')
-            out[n++] = (char)tolower((unsigned char)*p);
-    out[n < size ? n : size - 1] = '\0';
-}
-
-/* The leaf's CN and organizations (as groups), read from the certificate once per connection:
- * the ASN.1 string conversions cost more than the rest of an x509 authentication. */
-static enum kp_result leaf_names(X509 *leaf, struct kp_authn_memo *memo, char *cn, size_t size,
-                                 struct kp_strlist *organizations, struct kp_error *err)
-{
-    if (memo && memo->leaf_names_known) {
-        snprintf(cn, size, "%s", memo->leaf_cn);
-        for (size_t at = 0; at < memo->leaf_organizations_len;) {
-            const char *name = memo->leaf_organizations + at;
-            enum kp_result rc = kp_strlist_add(organizations, name, err);
-            if (rc != KP_OK)
-                return rc;
-            at += strlen(name) + 1;
-        }
-        return KP_OK;
-    }
-    kp_cert_common_name(leaf, cn, size);
-    enum kp_result rc = kp_cert_organizations(leaf, organizations, err);
-    if (rc != KP_OK || !memo || strlen(cn) >= sizeof(memo->leaf_cn))
-        return rc;
-    size_t used = 0;
-    for (size_t i = 0; i < organizations->count; i++) {
-        size_t len = strlen(organizations->items[i]) + 1;
-        if (used + len > sizeof(memo->leaf_organizations))
-            return KP_OK; /* does not fit: read every time */
-        memcpy(memo->leaf_organizations + used, organizations->items[i], len);
-        used += len;
-    }
-    snprintf(memo->leaf_cn, sizeof(memo->leaf_cn), "%s", cn);
-    memo->leaf_organizations_len = used;
-    memo->leaf_names_known = true;
-    return KP_OK;
-}
-
-static enum auth_answer authn_x509(const struct kp_authn *authn,
-                                   const struct kp_authn_input *input, int64_t now,
-                                   struct kp_user *user, struct kp_authn_result *result,
-                                   struct kp_error *err, enum kp_result *rc)
-{
-    if (!authn->client_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
-        return AUTH_PASS;
-    char why[384] = "";
-    if (!verify_memoized(authn, input, false, now, why, sizeof(why), err, rc)) {
-        if (*rc == KP_OK)
-            set_reason(result, "x509: client certificate rejected: %s", why);
-        return AUTH_FAIL;
-    }
-    X509 *leaf = sk_X509_value(input->peer_chain, 0);
-    struct kp_authn_memo *memo = input->memo;
-    char cn[256];
-    struct kp_strlist organizations = {0};
-    if ((*rc = leaf_names(leaf, memo, cn, sizeof(cn), &organizations, err)) != KP_OK) {
-        kp_strlist_wipe(&organizations);
-        return AUTH_FAIL;
-    }
-    if (!cn[0]) {
-        /* upstream: no CN, not this authenticator's user. The reason is only for the log of a
-         * request that ends up refused. */
-        kp_strlist_wipe(&organizations);
-        set_reason(result, "x509: client certificate has no common name (no user)");
-        return AUTH_PASS;
-    }
-    char credential[96];
-    if (memo && memo->x509_credential[0]) {
-        memcpy(credential, memo->x509_credential, sizeof(credential));
-    } else {
-        leaf_fingerprint_extra(leaf, credential, sizeof(credential));
-        if (memo)
-            memcpy(memo->x509_credential, credential, sizeof(credential));
-    }
-    *rc = user_set(user, cn, NULL, err);
-    /* The organizations, in order, are the groups. */
-    kp_strlist_wipe(&user->groups);
-    user->groups = organizations;
-    if (*rc != KP_OK || (*rc = user_add_extra(user, "authentication.kubernetes.io/credential-id",
-                                              credential, err)) != KP_OK)
-        return AUTH_FAIL;
-    result->method = "x509";
-    return AUTH_OK;
-}
-
-static bool header_name_is(const char *name, const char *wanted)
-{
-    return strcasecmp(name, wanted) == 0;
-}
-
-/* Percent-decodes an extra key and lower-cases it (headerrequest.unescapeExtraKey). */
-static void extra_key(const char *encoded, char *out, size_t size)
-{
-    size_t n = 0;
-    for (const char *p = encoded; *p && n + 1 < size; p++) {
-        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-            char hex[3] = {p[1], p[2], 0};
-            out[n++] = (char)strtol(hex, NULL, 16);
-            p += 2;
-        } else {
-            out[n++] = (char)tolower((unsigned char)*p);
-        }
-    }
-    out[n] = '\0';
-}
-
-static enum auth_answer authn_requestheader(const struct kp_authn *authn,
-                                            const struct kp_authn_input *input, int64_t now,
-                                            struct kp_user *user, struct kp_authn_result *result,
-                                            struct kp_error *err, enum kp_result *rc)
-{
-    if (!authn->requestheader_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
-        return AUTH_PASS;
-    char why[384] = "";
-    if (!verify_memoized(authn, input, true, now, why, sizeof(why), err, rc)) {
-        if (*rc == KP_OK)
-            set_reason(result, "requestheader: client certificate rejected: %s", why);
-        return AUTH_FAIL;
-    }
-    char cn[256];
-    kp_cert_common_name(sk_X509_value(input->peer_chain, 0), cn, sizeof(cn));
-    if (authn->allowed_names.count && !kp_strlist_contains(&authn->allowed_names, cn)) {
-        set_reason(result, "requestheader: x509: subject with cn=%s is not in the allowed list",
-                   cn);
-        return AUTH_FAIL;
-    }
-    const char *name = NULL;
-    for (size_t h = 0; h < authn->username_headers.count && !name; h++)
-        for (size_t i = 0; i < input->header_count && !name; i++)
-            if (header_name_is(input->headers[i].name, authn->username_headers.items[h]) &&
-                input->headers[i].value[0])
-                name = input->headers[i].value;
-    if (!name)
-        return AUTH_PASS;
-    if ((*rc = user_set(user, name, NULL, err)) != KP_OK)
-        return AUTH_FAIL;
-    /* Every non-empty value (headerrequest.allHeaderValues skips empty ones). */
-    for (size_t h = 0; h < authn->group_headers.count; h++)
-        for (size_t i = 0; i < input->header_count; i++)
-            if (header_name_is(input->headers[i].name, authn->group_headers.items[h]) &&
-                input->headers[i].value[0] &&
-                (*rc = kp_strlist_add(&user->groups, input->headers[i].value, err)) != KP_OK)
-                return AUTH_FAIL;
-    for (size_t h = 0; h < authn->extra_prefixes.count; h++) {
-        const char *prefix = authn->extra_prefixes.items[h];
-        size_t plen = strlen(prefix);
-        for (size_t i = 0; i < input->header_count; i++) {
-            const char *hname = input->headers[i].name;
-            if (strncasecmp(hname, prefix, plen) != 0 || !hname[plen])
-                continue;
-            char key[256];
-            extra_key(hname + plen, key, sizeof(key));
-            if ((*rc = user_add_extra(user, key, input->headers[i].value, err)) != KP_OK)
-                return AUTH_FAIL;
-        }
-    }
-    result->method = "requestheader";
-    return AUTH_OK;
-}
-
 /* ---- service-account tokens ---- */
 
 static bool claim_audiences(const json_t *claims, struct kp_strlist *out)
@@ -633,7 +261,7 @@ static enum auth_answer check_bound_object(const struct kp_authn *authn, const c
     const char *name = json_str(ref, "name");
     const char *uid = json_str(ref, "uid");
     if (!name || !uid) {
-        set_reason(result, "serviceaccount: token's bound %s reference is incomplete", resource);
+        kp_authn_set_reason(result, "serviceaccount: token's bound %s reference is incomplete", resource);
         return AUTH_FAIL;
     }
     json_t *object = authn->lookup(authn->lookup_context, resource, ns, name);
@@ -641,16 +269,16 @@ static enum auth_answer check_bound_object(const struct kp_authn *authn, const c
     const char *deleted = object ? deletion_timestamp(object) : NULL;
     int64_t deleted_at = 0;
     if (!object) {
-        set_reason(result, "serviceaccount: %s \"%s\" the token is bound to does not exist",
+        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" the token is bound to does not exist",
                    resource, name);
         answer = AUTH_FAIL;
     } else if (!object_uid(object) || strcmp(object_uid(object), uid) != 0) {
-        set_reason(result, "serviceaccount: %s \"%s\" UID (%s) does not match the token's (%s)",
+        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" UID (%s) does not match the token's (%s)",
                    resource, name, object_uid(object) ? object_uid(object) : "", uid);
         answer = AUTH_FAIL;
     } else if (deleted && kp_time_parse_rfc3339(deleted, &deleted_at, NULL) == KP_OK &&
                deleted_at < now - KP_SA_TOKEN_LEEWAY) {
-        set_reason(result, "serviceaccount: %s \"%s\" the token is bound to is being deleted",
+        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" the token is bound to is being deleted",
                    resource, name);
         answer = AUTH_FAIL;
     }
@@ -665,14 +293,14 @@ static enum auth_answer check_service_account(const struct kp_authn *authn, cons
     json_t *sa = authn->lookup(authn->lookup_context, "serviceaccounts", ns, name);
     enum auth_answer answer = AUTH_OK;
     if (!sa) {
-        set_reason(result, "serviceaccount: service account %s/%s does not exist", ns, name);
+        kp_authn_set_reason(result, "serviceaccount: service account %s/%s does not exist", ns, name);
         answer = AUTH_FAIL;
     } else if (uid && (!object_uid(sa) || strcmp(object_uid(sa), uid) != 0)) {
-        set_reason(result, "serviceaccount: service account %s/%s UID does not match the token's",
+        kp_authn_set_reason(result, "serviceaccount: service account %s/%s UID does not match the token's",
                    ns, name);
         answer = AUTH_FAIL;
     } else if (deletion_timestamp(sa)) {
-        set_reason(result, "serviceaccount: service account %s/%s is being deleted", ns, name);
+        kp_authn_set_reason(result, "serviceaccount: service account %s/%s is being deleted", ns, name);
         answer = AUTH_FAIL;
     }
     json_decref(sa);
@@ -685,7 +313,7 @@ static enum kp_result sa_user(struct kp_user *user, const char *ns, const char *
     char username[512], group[300];
     snprintf(username, sizeof(username), "%s%s:%s", KP_SA_USER_PREFIX, ns, name);
     snprintf(group, sizeof(group), "%s:%s", KP_GROUP_SERVICEACCOUNTS, ns);
-    enum kp_result rc = user_set(user, username, uid, err);
+    enum kp_result rc = kp_authn_user_set(user, username, uid, err);
     if (rc == KP_OK)
         rc = kp_strlist_add(&user->groups, KP_GROUP_SERVICEACCOUNTS, err);
     if (rc == KP_OK)
@@ -707,12 +335,12 @@ static enum auth_answer validate_legacy(const struct kp_authn *authn, const char
     const char *sub = json_str(claims, "sub");
     char expected_sub[512];
     if (!ns || !secret_name || !sa_name || !sa_uid || !*ns || !*sa_name) {
-        set_reason(result, "serviceaccount: legacy token lacks its service-account claims");
+        kp_authn_set_reason(result, "serviceaccount: legacy token lacks its service-account claims");
         return AUTH_FAIL;
     }
     snprintf(expected_sub, sizeof(expected_sub), "%s%s:%s", KP_SA_USER_PREFIX, ns, sa_name);
     if (!sub || strcmp(sub, expected_sub) != 0) {
-        set_reason(result, "serviceaccount: legacy token's sub does not match its claims");
+        kp_authn_set_reason(result, "serviceaccount: legacy token's sub does not match its claims");
         return AUTH_FAIL;
     }
     json_t *secret = authn->lookup(authn->lookup_context, "secrets", ns, secret_name);
@@ -727,7 +355,7 @@ static enum auth_answer validate_legacy(const struct kp_authn *authn, const char
     bool deleting = secret && deletion_timestamp(secret);
     json_decref(secret);
     if (!same || deleting) {
-        set_reason(result, "serviceaccount: the secret %s/%s of a legacy token no longer holds it",
+        kp_authn_set_reason(result, "serviceaccount: the secret %s/%s of a legacy token no longer holds it",
                    ns, secret_name);
         return AUTH_FAIL;
     }
@@ -749,14 +377,14 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
     const char *sa_name = json_str(sa, "name");
     const char *sa_uid = json_str(sa, "uid");
     if (!ns || !sa_name || !sa_uid || !*ns || !*sa_name) {
-        set_reason(result, "serviceaccount: token lacks the kubernetes.io claims");
+        kp_authn_set_reason(result, "serviceaccount: token lacks the kubernetes.io claims");
         return AUTH_FAIL;
     }
     char expected_sub[512];
     snprintf(expected_sub, sizeof(expected_sub), "%s%s:%s", KP_SA_USER_PREFIX, ns, sa_name);
     const char *sub = json_str(claims, "sub");
     if (!sub || strcmp(sub, expected_sub) != 0) {
-        set_reason(result, "serviceaccount: token's sub does not match its kubernetes.io claims");
+        kp_authn_set_reason(result, "serviceaccount: token's sub does not match its kubernetes.io claims");
         return AUTH_FAIL;
     }
     const json_t *pod = json_object_get(k8s, "pod");
@@ -783,15 +411,15 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
             continue;
         const char *name = json_str(extras[i].ref, "name");
         const char *uid = json_str(extras[i].ref, "uid");
-        if ((name && (*rc = user_add_extra(user, extras[i].name_key, name, err)) != KP_OK) ||
-            (uid && (*rc = user_add_extra(user, extras[i].uid_key, uid, err)) != KP_OK))
+        if ((name && (*rc = kp_authn_user_add_extra(user, extras[i].name_key, name, err)) != KP_OK) ||
+            (uid && (*rc = kp_authn_user_add_extra(user, extras[i].uid_key, uid, err)) != KP_OK))
             return AUTH_FAIL;
     }
     const char *jti = json_str(claims, "jti");
     if (jti) {
         char credential[160];
         snprintf(credential, sizeof(credential), "JTI=%s", jti);
-        if ((*rc = user_add_extra(user, "authentication.kubernetes.io/credential-id", credential,
+        if ((*rc = kp_authn_user_add_extra(user, "authentication.kubernetes.io/credential-id", credential,
                                   err)) != KP_OK)
             return AUTH_FAIL;
     }
@@ -849,7 +477,7 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
     *rc = kp_jwt_verify_decoded(token, len, &unverified, authn->sa_keys, authn->sa_key_count, now,
                                 KP_SA_TOKEN_LEEWAY, &jwt, &verdict, err);
     if (*rc == KP_OK && verdict != KP_JWT_VALID)
-        set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
+        kp_authn_set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
     if (*rc == KP_OK && verdict == KP_JWT_VALID) {
         claims = json_incref(jwt.claims);
         /* Good until exp (plus the leeway verification allows); legacy tokens have no exp
@@ -883,7 +511,7 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
          * TokenReview for another audience must not accept them. */
         if (authn->api_audiences.count &&
             !strlist_intersects(audiences, &authn->api_audiences)) {
-            set_reason(result, "serviceaccount: a legacy token (no aud) is valid only for the "
+            kp_authn_set_reason(result, "serviceaccount: a legacy token (no aud) is valid only for the "
                                "API audiences");
         } else {
             answer = validate_legacy(authn, token, claims, user, result, err, rc);
@@ -894,7 +522,7 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
         }
     } else if (!claim_audiences(claims, &token_aud) || token_aud.count == 0 ||
                !strlist_intersects(&token_aud, audiences)) {
-        set_reason(result, "serviceaccount: token audiences do not match the API audiences");
+        kp_authn_set_reason(result, "serviceaccount: token audiences do not match the API audiences");
     } else {
         answer = validate_bound(authn, claims, now, user, result, err, rc);
         if (answer == AUTH_OK &&
@@ -1007,26 +635,26 @@ static enum auth_answer authn_bootstrap(const struct kp_authn *authn, const char
     const char *type = object ? json_str(object, "type") : NULL;
     int64_t expires = 0;
     if (!object) {
-        set_reason(result, "bootstrap-token: no secret kube-system/%s", name);
+        kp_authn_set_reason(result, "bootstrap-token: no secret kube-system/%s", name);
     } else if (deletion_timestamp(object)) {
-        set_reason(result, "bootstrap-token: secret kube-system/%s is being deleted", name);
+        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s is being deleted", name);
     } else if (!type || strcmp(type, "bootstrap.kubernetes.io/token") != 0) {
-        set_reason(result, "bootstrap-token: secret kube-system/%s has the wrong type", name);
+        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s has the wrong type", name);
     } else if (!secret_value(object, "token-id", stored_id, sizeof(stored_id)) ||
                !secret_value(object, "token-secret", stored_secret, sizeof(stored_secret)) ||
                strcmp(stored_id, id) != 0 || strlen(stored_secret) != strlen(secret) ||
                CRYPTO_memcmp(stored_secret, secret, strlen(secret)) != 0) {
-        set_reason(result, "bootstrap-token: token %s does not match its secret", id);
+        kp_authn_set_reason(result, "bootstrap-token: token %s does not match its secret", id);
     } else if (json_object_get(json_object_get(object, "data"), "expiration") &&
                /* Present but unreadable (bad base64, longer than the buffer) or unparseable:
                 * expired, as upstream's GetExpiration treats an unparseable value; empty: none. */
                (!secret_value(object, "expiration", expiration, sizeof(expiration)) ||
                 (expiration[0] &&
                  (kp_time_parse_rfc3339(expiration, &expires, NULL) != KP_OK || expires <= now)))) {
-        set_reason(result, "bootstrap-token: token %s has expired", id);
+        kp_authn_set_reason(result, "bootstrap-token: token %s has expired", id);
     } else if (!secret_value(object, "usage-bootstrap-authentication", usage, sizeof(usage)) ||
                strcmp(usage, "true") != 0) {
-        set_reason(result, "bootstrap-token: token %s is not marked for authentication", id);
+        kp_authn_set_reason(result, "bootstrap-token: token %s is not marked for authentication", id);
     } else {
         answer = AUTH_OK;
     }
@@ -1040,11 +668,11 @@ static enum auth_answer authn_bootstrap(const struct kp_authn *authn, const char
             answer = AUTH_FAIL;
         for (size_t i = 0; answer == AUTH_OK && i < extra.count; i++)
             if (!kp_bootstrap_group_valid(extra.items[i])) {
-                set_reason(result, "bootstrap-token: token %s has an invalid extra group", id);
+                kp_authn_set_reason(result, "bootstrap-token: token %s has an invalid extra group", id);
                 answer = AUTH_PASS;
             }
         if (answer == AUTH_OK &&
-            ((*rc = user_set(user, username, NULL, err)) != KP_OK ||
+            ((*rc = kp_authn_user_set(user, username, NULL, err)) != KP_OK ||
              (*rc = kp_strlist_add(&user->groups, KP_GROUP_BOOTSTRAPPERS, err)) != KP_OK))
             answer = AUTH_FAIL;
         for (size_t i = 0; answer == AUTH_OK && i < extra.count; i++)
@@ -1112,7 +740,7 @@ static enum auth_answer authn_token_any(const struct kp_authn *authn, const char
     if (answer == AUTH_PASS) {
         /* A bearer token nobody recognised is an invalid credential, not an absent one. */
         if (!result->reason[0])
-            set_reason(result, "invalid bearer token");
+            kp_authn_set_reason(result, "invalid bearer token");
         answer = AUTH_FAIL;
     }
     return answer;
@@ -1142,7 +770,7 @@ static enum kp_result finish(struct kp_user *user, struct kp_authn_result *resul
         result->reason[0] = '\0';
         result->outcome = KP_AUTHN_ANONYMOUS;
         result->method = "anonymous";
-        rc = user_set(user, KP_USER_ANONYMOUS, NULL, err);
+        rc = kp_authn_user_set(user, KP_USER_ANONYMOUS, NULL, err);
         if (rc == KP_OK)
             rc = kp_strlist_add(&user->groups, KP_GROUP_UNAUTHENTICATED, err);
         return rc;
@@ -1150,7 +778,7 @@ static enum kp_result finish(struct kp_user *user, struct kp_authn_result *resul
     result->outcome = KP_AUTHN_REFUSED;
     result->method = NULL;
     if (answer == AUTH_PASS && !result->reason[0])
-        set_reason(result, "no credentials: no client certificate and no bearer token");
+        kp_authn_set_reason(result, "no credentials: no client certificate and no bearer token");
     return KP_OK;
 }
 
@@ -1166,7 +794,7 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
      * reports every failure, in order, as upstream's aggregate error does. */
     bool failed = false;
     char failures[KP_AUTHN_REASON_MAX] = "";
-    enum auth_answer answer = authn_requestheader(authn, input, now, user, result, err, &rc);
+    enum auth_answer answer = kp_authn_requestheader(authn, input, now, user, result, err, &rc);
     if (answer == AUTH_FAIL && rc == KP_OK) {
         failed = true;
         add_failure(failures, sizeof(failures), result->reason);
@@ -1175,7 +803,7 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
     }
     if (answer == AUTH_PASS && rc == KP_OK) {
         result->reason[0] = '\0';
-        answer = authn_x509(authn, input, now, user, result, err, &rc);
+        answer = kp_authn_x509(authn, input, now, user, result, err, &rc);
         if (answer == AUTH_FAIL && rc == KP_OK) {
             failed = true;
             add_failure(failures, sizeof(failures), result->reason);
@@ -1217,7 +845,7 @@ enum kp_result kp_authn_token(const struct kp_authn *authn, const char *token,
         audiences = &authn->api_audiences;
     enum auth_answer answer = AUTH_FAIL;
     if (!token || !*token)
-        set_reason(result, "empty token");
+        kp_authn_set_reason(result, "empty token");
     else
         answer = authn_token_any(authn, token, audiences, now, user, result, err, &rc);
     return finish(user, result, answer, rc, false, err);
