@@ -68,6 +68,7 @@ struct lg_options {
     size_t header_count;
     const char *method;
     const char *body_file;
+    const char *trace_file; /* --trace: one line per operation of the window; NULL: none */
     double rate;      /* operations per second for the whole run; 0: closed loop */
     double timeout_s; /* per operation */
     int server_pids[LG_MAX_SERVER_PIDS];
@@ -115,6 +116,16 @@ enum lg_error_kind {
 };
 
 const char *lg_error_kind_name(enum lg_error_kind kind);
+
+/* One operation of the window, for --trace (monotonic clock, ns). */
+struct lg_trace_record {
+    uint64_t due_ns;  /* when it was due (open loop) or started (closed loop) */
+    uint64_t sent_ns; /* when it started */
+    uint64_t end_ns;  /* when it ended, ok or not */
+    uint32_t conn;    /* the connection's index in its thread */
+    int16_t thread;
+    int16_t kind; /* -1: ok; else an enum lg_error_kind */
+};
 
 #define LG_MAX_ERROR_ROWS 32
 
@@ -174,6 +185,8 @@ struct lg_worker;
 struct lg_worker *lg_worker_new(struct lg_run *run, int id, int connection_count);
 void lg_worker_free(struct lg_worker *worker);
 const struct lg_tally *lg_worker_tally(const struct lg_worker *worker);
+/* The worker's --trace records (borrowed until lg_worker_free); *count of them. */
+const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count);
 
 /* The thread body (pthread_create's start routine; argument: the struct lg_worker *). */
 void *lg_worker_main(void *worker);

@@ -60,7 +60,50 @@ static bool make_workers(struct lg_run *run, struct lg_worker **workers)
     return true;
 }
 
-static int run_window(struct lg_run *run, struct lg_worker **workers, pthread_t *threads)
+static int by_due(const void *a, const void *b)
+{
+    const struct lg_trace_record *x = a, *y = b;
+    return x->due_ns < y->due_ns ? -1 : x->due_ns > y->due_ns;
+}
+
+/* --trace: every thread's records, by due time, times from the window's start. */
+static bool write_trace(FILE *file, struct lg_worker **workers, int thread_count,
+                        uint64_t start_ns)
+{
+    size_t total = 0;
+    for (int i = 0; i < thread_count; i++) {
+        size_t count = 0;
+        (void)lg_worker_trace(workers[i], &count);
+        total += count;
+    }
+    struct lg_trace_record *all = calloc(total ? total : 1, sizeof(*all));
+    if (all == NULL) {
+        return false;
+    }
+    size_t at = 0;
+    for (int i = 0; i < thread_count; i++) {
+        size_t count = 0;
+        const struct lg_trace_record *records = lg_worker_trace(workers[i], &count);
+        memcpy(all + at, records, count * sizeof(*all));
+        at += count;
+    }
+    qsort(all, total, sizeof(*all), by_due);
+    fprintf(file, "# due_ns sent_ns end_ns latency_ns thread connection outcome\n");
+    for (size_t i = 0; i < total; i++) {
+        const struct lg_trace_record *r = &all[i];
+        fprintf(file, "%llu %llu %llu %llu %d %u %s\n",
+                (unsigned long long)(r->due_ns - start_ns),
+                (unsigned long long)(r->sent_ns - start_ns),
+                (unsigned long long)(r->end_ns - start_ns),
+                (unsigned long long)(r->end_ns - r->due_ns), r->thread, r->conn,
+                r->kind < 0 ? "ok" : lg_error_kind_name((enum lg_error_kind)r->kind));
+    }
+    free(all);
+    return fflush(file) == 0 && !ferror(file);
+}
+
+static int run_window(struct lg_run *run, struct lg_worker **workers, pthread_t *threads,
+                      FILE *trace)
 {
     const struct lg_options *options = run->options;
     int thread_count = options->threads;
@@ -97,6 +140,11 @@ static int run_window(struct lg_run *run, struct lg_worker **workers, pthread_t 
     }
     pthread_barrier_destroy(&run->barrier);
     lg_report_print(run, &total, &window);
+    if (trace != NULL && !write_trace(trace, workers, thread_count, start_ns)) {
+        fprintf(stderr, "kpki-loadgen: --trace '%s': cannot write the trace: %s\n",
+                options->trace_file, strerror(errno));
+        return LG_EXIT_CANNOT_RUN;
+    }
     return LG_EXIT_RAN;
 }
 
@@ -125,6 +173,12 @@ int main(int argc, char **argv)
         return status;
     }
     raise_descriptor_limit(options.connections);
+    FILE *trace = NULL;
+    if (options.trace_file != NULL && (trace = fopen(options.trace_file, "w")) == NULL) {
+        fprintf(stderr, "kpki-loadgen: --trace '%s': %s\n", options.trace_file, strerror(errno));
+        lg_run_wipe(&run);
+        return LG_EXIT_CANNOT_RUN;
+    }
 
     struct lg_worker **workers = calloc((size_t)options.threads, sizeof(*workers));
     pthread_t *threads = calloc((size_t)options.threads, sizeof(*threads));
@@ -132,13 +186,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "kpki-loadgen: out of memory for %d connections\n", options.connections);
         status = LG_EXIT_CANNOT_RUN;
     } else {
-        status = run_window(&run, workers, threads);
+        status = run_window(&run, workers, threads, trace);
     }
     for (int i = 0; workers != NULL && i < options.threads; i++) {
         lg_worker_free(workers[i]);
     }
     free(workers);
     free(threads);
+    if (trace != NULL && fclose(trace) != 0 && status == LG_EXIT_RAN) {
+        fprintf(stderr, "kpki-loadgen: --trace '%s': %s\n", options.trace_file, strerror(errno));
+        status = LG_EXIT_CANNOT_RUN;
+    }
     lg_run_wipe(&run);
     return status;
 }

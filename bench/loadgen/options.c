@@ -262,6 +262,10 @@ static const struct option_row OPTIONS[] = {
      "the figures are summed)",
      CUSTOM(set_server_pid)},
     {"output", "text|json", "the report's format (default text)", CUSTOM(set_output)},
+    {"trace", "FILE",
+     "write one line per operation of the window to FILE: when it was due, started and ended "
+     "(ns from the window's start), its latency, thread, connection and outcome",
+     STRING(trace_file)},
     {"help", NULL, "this text", OPTION_HELP, 0, 0, 0, NULL},
 };
 

@@ -82,6 +82,7 @@ struct conn {
     enum conn_state state;
     enum operation operation;
     uint64_t started_ns; /* latency origin: when the operation started or was due */
+    uint64_t sent_ns;    /* when the operation started (--trace) */
     uint64_t deadline_ns;
     size_t request_sent; /* bytes of run->request written so far */
     uint32_t events;     /* the epoll interest registered; 0 when not registered */
@@ -104,6 +105,8 @@ struct lg_worker {
     uint64_t next_due_ns;
     uint64_t next_tick_ns;
     struct lg_tally tally;
+    struct lg_trace_record *trace; /* owned; --trace only */
+    size_t trace_count, trace_capacity;
     char read_buffer[READ_CHUNK];
 };
 
@@ -175,6 +178,36 @@ static void end_operation(struct lg_worker *worker, struct conn *conn)
     }
 }
 
+/* At most this many operations per thread are traced (the rest are measured, not traced). */
+#define TRACE_MAX_RECORDS (16u * 1024 * 1024)
+
+/* Records a window's operation that just ended, for --trace. */
+static void trace_operation(struct lg_worker *worker, const struct conn *conn, int kind)
+{
+    if (worker->run->options->trace_file == NULL || conn->operation == OP_OPEN) {
+        return;
+    }
+    if (worker->trace_count == worker->trace_capacity) {
+        size_t capacity = worker->trace_capacity ? worker->trace_capacity * 2 : 4096;
+        struct lg_trace_record *grown = capacity <= TRACE_MAX_RECORDS
+                                            ? realloc(worker->trace, capacity * sizeof(*grown))
+                                            : NULL;
+        if (grown == NULL) {
+            return; /* the report still counts it; the trace says how many it holds */
+        }
+        worker->trace = grown;
+        worker->trace_capacity = capacity;
+    }
+    worker->trace[worker->trace_count++] = (struct lg_trace_record){
+        .due_ns = conn->started_ns,
+        .sent_ns = conn->sent_ns,
+        .end_ns = lg_now_ns(),
+        .conn = (uint32_t)(conn - worker->conns),
+        .thread = (int16_t)worker->id,
+        .kind = (int16_t)kind,
+    };
+}
+
 static void finish_ok(struct lg_worker *worker, struct conn *conn, bool keep_open)
 {
     if (conn->operation == OP_OPEN) {
@@ -183,6 +216,7 @@ static void finish_ok(struct lg_worker *worker, struct conn *conn, bool keep_ope
         worker->tally.ok++;
         uint64_t now = lg_now_ns();
         lg_histogram_record(&worker->tally.latency, now - conn->started_ns);
+        trace_operation(worker, conn, -1);
     }
     if (keep_open) {
         conn->state = CONN_IDLE;
@@ -202,6 +236,7 @@ static void finish_error(struct lg_worker *worker, struct conn *conn, enum lg_er
         }
     } else {
         lg_tally_error(&worker->tally, kind, detail);
+        trace_operation(worker, conn, (int)kind);
     }
     close_conn(conn);
     end_operation(worker, conn);
@@ -231,6 +266,7 @@ static void finish_response(struct lg_worker *worker, struct conn *conn)
     char detail[16];
     snprintf(detail, sizeof(detail), "%d", status);
     lg_tally_error(&worker->tally, LG_ERR_HTTP, detail);
+    trace_operation(worker, conn, LG_ERR_HTTP);
     if (keep_open) {
         conn->state = CONN_IDLE;
     } else {
@@ -577,6 +613,7 @@ static void start_operation(struct lg_worker *worker, struct conn *conn, enum op
     uint64_t now = lg_now_ns();
     conn->operation = operation;
     conn->started_ns = origin_ns;
+    conn->sent_ns = now;
     conn->deadline_ns = now + (uint64_t)(worker->run->options->timeout_s * 1e9);
     worker->in_flight++;
     if (conn->state == CONN_IDLE) {
@@ -776,7 +813,14 @@ void lg_worker_free(struct lg_worker *worker)
     }
     free(worker->conns);
     free(worker->idle_ring);
+    free(worker->trace);
     free(worker);
+}
+
+const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count)
+{
+    *count = worker->trace_count;
+    return worker->trace;
 }
 
 const struct lg_tally *lg_worker_tally(const struct lg_worker *worker)

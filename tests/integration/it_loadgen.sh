@@ -130,6 +130,25 @@ loadgen open-loop --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" --rate 5
 check open-loop "--rate 50 for 2 s: 90 to 101 ok" \
     '90 <= r["ok"] <= 101 and r["error_count"] == 0 and r["target_rate"] == 50'
 
+# --trace: a line per operation of the window, by due time, each latency its end minus its due
+# time, no operation started before it was due.
+loadgen traced --url "$url/version" --ca "$pki/ca.crt" "${admin[@]}" --rate 100 --duration 1 \
+    --connections 4 --trace "$WORK/trace.txt"
+"$PYTHON" - "$WORK/traced.json" "$WORK/trace.txt" <<'PY' || fail "traced: the trace does not match the report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2]).read().splitlines()
+assert lines[0].startswith("# due_ns sent_ns end_ns latency_ns"), lines[0]
+rows = [l.split() for l in lines[1:]]
+assert len(rows) == r["ok"] + r["error_count"], (len(rows), r["ok"])
+dues = [int(x[0]) for x in rows]
+assert dues == sorted(dues)
+for due, sent, end, latency, thread, conn, outcome in rows:
+    assert int(sent) >= int(due) and int(end) > int(sent) and int(latency) == int(end) - int(due)
+    assert outcome == "ok" and 0 <= int(conn) < 4
+PY
+pass "traced: --trace writes one line per operation, consistent with the report"
+
 # ---- failures, each counted by kind ----
 loadgen wrong-ca --url "$url/version" --ca "$pki/front-proxy-ca.crt" "${admin[@]}" --requests 10 \
     --connections 2
@@ -157,6 +176,8 @@ expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --threads zero
 stderr_has "--threads 'zero'"
 expect_exit 2 "$LOADGEN" --url "http://127.0.0.1:1/" --ca "$pki/ca.crt"
 stderr_has "--url 'http://127.0.0.1:1/'"
+expect_exit 3 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --requests 1 --trace "$WORK/no/such/dir/t"
+stderr_has "--trace '$WORK/no/such/dir/t'"
 expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --mode handshake --no-warmup
 stderr_has "--no-warmup goes with --mode request"
 expect_exit 2 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --cert "$WORK/admin.crt"
