@@ -173,6 +173,11 @@ enum kp_result kp_authn_new(const struct kp_authn_config *config, struct kp_auth
             EVP_PKEY_up_ref(config->sa_keys[i]);
             authn->sa_keys[i].key = config->sa_keys[i];
             authn->sa_key_count = i + 1;
+            /* Every token of every request is verified with these: fetch OpenSSL's
+             * algorithms once (jwt.h). */
+            rc = kp_jwt_key_prepare(&authn->sa_keys[i], err);
+            if (rc != KP_OK)
+                goto fail;
         }
     }
     authn->bootstrap_tokens = config->bootstrap_tokens;
@@ -208,8 +213,10 @@ void kp_authn_free(struct kp_authn *authn)
     kp_strlist_wipe(&authn->username_headers);
     kp_strlist_wipe(&authn->group_headers);
     kp_strlist_wipe(&authn->extra_prefixes);
-    for (size_t i = 0; i < authn->sa_key_count; i++)
+    for (size_t i = 0; i < authn->sa_key_count; i++) {
+        kp_jwt_key_release(&authn->sa_keys[i]);
         EVP_PKEY_free(authn->sa_keys[i].key);
+    }
     free(authn->sa_keys);
     kp_strlist_wipe(&authn->issuers);
     kp_strlist_wipe(&authn->api_audiences);

@@ -8,7 +8,8 @@
  * service-account tokens: the algorithm always comes from the key (RSA -> RS256, P-256 -> ES256,
  * P-384 -> ES384), never from the token (RFC 7515 §10.7, RFC 8725 §3.1).
  *
- * Thread-safe: no shared state. Messages never contain the token or any part of it.
+ * Thread-safe: no shared state, except a prepared key's verifier, which is only read after
+ * kp_jwt_key_prepare and so shared by any number of threads. Messages never contain the token or any part of it.
  */
 #ifndef KP_JWT_JWT_H
 #define KP_JWT_JWT_H
@@ -76,11 +77,26 @@ const char *kp_jwt_alg_for_key(EVP_PKEY *key);
 KP_MUST_CHECK enum kp_result kp_jwt_sign(EVP_PKEY *key, const char *kid, json_t *claims,
                                          char **token, size_t *token_len, struct kp_error *err);
 
-/* A verification key: the public key and its kid. */
+struct kp_jwt_verifier; /* private to jws.c */
+
+/* A verification key: the public key and its kid. A key that verifies many tokens (the API
+ * server's) is made ready once with kp_jwt_key_prepare; a zeroed verifier verifies too, only
+ * slower (each verification then looks up its algorithms by name in OpenSSL). */
 struct kp_jwt_key {
     EVP_PKEY *key; /* borrowed */
     char kid[64];
+    struct kp_jwt_verifier *verifier; /* owned: kp_jwt_key_prepare / kp_jwt_key_release */
 };
+
+/* Makes entry->key ready to verify: its algorithm decided and OpenSSL's digest and
+ * verification context built once, then shared (read-only) by every thread's verifications.
+ * A key kpki does not verify with (kp_jwt_alg_for_key NULL) is left as it is: KP_OK, and
+ * verifications skip it as before. Errors: out of memory or OpenSSL refusing the key
+ * (KP_ERR_IO, with OpenSSL's reason). Call kp_jwt_key_release before entry->key is freed. */
+KP_MUST_CHECK enum kp_result kp_jwt_key_prepare(struct kp_jwt_key *entry, struct kp_error *err);
+
+/* Frees what kp_jwt_key_prepare built; entry->key and kid are untouched. Safe when none. */
+void kp_jwt_key_release(struct kp_jwt_key *entry);
 
 /* Why a token was refused (data, not an error: the check ran). */
 enum kp_jwt_verdict {

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,8 +179,8 @@ static struct kp_jwt_key verification_key(const struct test_key *key)
 }
 
 /* Verifies and checks what every outcome promises; returns the verdict. */
-static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_key *keys,
-                                        size_t key_count, int64_t now, int64_t leeway)
+static enum kp_jwt_verdict verify_once(const char *token, const struct kp_jwt_key *keys,
+                                       size_t key_count, int64_t now, int64_t leeway)
 {
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict = KP_JWT_VALID;
@@ -218,6 +219,34 @@ static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_k
     }
     kp_jwt_wipe(&jwt);
     return verdict;
+}
+
+/* verify_once with the keys as given (each verification looks its algorithms up), then with
+ * copies made ready by kp_jwt_key_prepare (the API server's way): both must give the same
+ * verdict, so every test below checks the two paths. */
+static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_key *keys,
+                                        size_t key_count, int64_t now, int64_t leeway)
+{
+    enum kp_jwt_verdict plain = verify_once(token, keys, key_count, now, leeway);
+    struct kp_jwt_key prepared[8];
+    assert_true(key_count <= sizeof(prepared) / sizeof(prepared[0]));
+    for (size_t i = 0; i < key_count; i++) {
+        struct kp_error err;
+        prepared[i] = keys[i];
+        prepared[i].verifier = NULL;
+        if (kp_jwt_key_prepare(&prepared[i], &err) != KP_OK) {
+            fail_msg("kp_jwt_key_prepare: %s", err.message);
+        }
+    }
+    enum kp_jwt_verdict fast = verify_once(token, prepared, key_count, now, leeway);
+    for (size_t i = 0; i < key_count; i++) {
+        kp_jwt_key_release(&prepared[i]);
+    }
+    if (fast != plain) {
+        fail_msg("prepared keys say %s, plain keys %s", kp_jwt_verdict_name(fast),
+                 kp_jwt_verdict_name(plain));
+    }
+    return plain;
 }
 
 /* ---- tests ---- */
@@ -949,6 +978,89 @@ static void test_several_keys(void **state)
     free(token);
 }
 
+/* kp_jwt_key_prepare: a key kpki does not verify with stays unprepared (and is skipped, as
+ * before); release is safe twice; and one set of prepared keys serves several threads at once,
+ * as the API server's workers share them. */
+struct shared_verify {
+    const struct kp_jwt_key *keys;
+    const char *tokens[4];
+    enum kp_jwt_verdict expected[4];
+    int wrong;
+};
+
+static void *verify_many(void *arg)
+{
+    struct shared_verify *s = arg;
+    int wrong = 0;
+    for (int round = 0; round < 150; round++) {
+        for (size_t t = 0; t < 4; t++) {
+            struct kp_jwt jwt;
+            enum kp_jwt_verdict verdict;
+            struct kp_error err;
+            if (kp_jwt_verify(s->tokens[t], strlen(s->tokens[t]), s->keys, 3, NOW, LEEWAY, &jwt,
+                              &verdict, &err) != KP_OK ||
+                verdict != s->expected[t]) {
+                wrong++;
+            }
+            kp_jwt_wipe(&jwt);
+        }
+    }
+    return (void *)(intptr_t)wrong;
+}
+
+static void test_prepared_keys(void **state)
+{
+    (void)state;
+    struct kp_error err;
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(ed);
+    struct kp_jwt_key unusable = {.key = ed, .kid = "ed"};
+    assert_int_equal(kp_jwt_key_prepare(&unusable, &err), KP_OK);
+    assert_null(unusable.verifier);
+    kp_jwt_key_release(&unusable);
+    EVP_PKEY_free(ed);
+
+    struct kp_jwt_key keys[] = {verification_key(&rsa), verification_key(&p256),
+                                verification_key(&p384)};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(kp_jwt_key_prepare(&keys[i], &err), KP_OK);
+        assert_non_null(keys[i].verifier);
+    }
+    assert_int_equal(kp_jwt_key_prepare(&keys[0], &err), KP_OK); /* again: replaces it */
+    assert_non_null(keys[0].verifier);
+
+    char *good_rsa = forge(H_RS256, CLAIMS, SIGN_RSA);
+    char *good_p256 = forge(H_ES256, CLAIMS, SIGN_P256);
+    char *good_p384 = forge(H_ES384, CLAIMS, SIGN_P384);
+    char *bad = strdup(good_rsa);
+    assert_non_null(bad);
+    char *last = bad + strlen(bad) - 2; /* a signature character, not the last (its low bits) */
+    *last = *last == 'A' ? 'B' : 'A';
+    struct shared_verify shared = {
+        .keys = keys,
+        .tokens = {good_rsa, good_p256, good_p384, bad},
+        .expected = {KP_JWT_VALID, KP_JWT_VALID, KP_JWT_VALID, KP_JWT_BAD_SIGNATURE},
+    };
+    pthread_t threads[4];
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&threads[i], NULL, verify_many, &shared), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        void *wrong = NULL;
+        pthread_join(threads[i], &wrong);
+        assert_int_equal((intptr_t)wrong, 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        kp_jwt_key_release(&keys[i]);
+        kp_jwt_key_release(&keys[i]);
+        assert_null(keys[i].verifier);
+    }
+    free(good_rsa);
+    free(good_p256);
+    free(good_p384);
+    free(bad);
+}
+
 /* Leeway is a parameter: 0 makes exp exact; caller mistakes are errors, not verdicts. */
 static void test_leeway_and_arguments(void **state)
 {
@@ -1348,6 +1460,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_several_keys),
+        cmocka_unit_test(test_prepared_keys),
         cmocka_unit_test(test_leeway_and_arguments),
         cmocka_unit_test(test_sign_errors),
         cmocka_unit_test(test_verdict_names),

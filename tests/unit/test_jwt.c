@@ -88,6 +88,37 @@ static void test_base64url(void **state)
     }
 }
 
+/* Every byte value as the last of four characters: only the 64 of RFC 4648 §5 decode, each to
+ * its place in the alphabet (the low six bits of the third byte). */
+static void test_base64url_alphabet(void **state)
+{
+    (void)state;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int c = 0; c < 256; c++) {
+        char text[4] = {'A', 'A', 'A', (char)c};
+        unsigned char *out = NULL;
+        size_t out_len = 0;
+        struct kp_error err;
+        enum kp_result rc = kp_jwt_base64url_decode(text, 4, &out, &out_len, &err);
+        const char *at = c != 0 ? strchr(alphabet, c) : NULL;
+        if (at == NULL) {
+            if (rc != KP_ERR_INVALID) {
+                fail_msg("byte %d decoded", c);
+            }
+            assert_null(out);
+            continue;
+        }
+        assert_int_equal(rc, KP_OK);
+        assert_int_equal(out_len, 3);
+        assert_int_equal(out[0], 0);
+        assert_int_equal(out[1], 0);
+        assert_int_equal(out[2], at - alphabet);
+        assert_int_equal(kp_jwt_looks_like(text, 4), false); /* no '.' */
+        free(out);
+    }
+}
+
 static void test_rejects_bad_tokens(void **state)
 {
     (void)state;
@@ -207,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_decodes_a_token),
         cmocka_unit_test(test_unsecured_token_has_empty_signature),
         cmocka_unit_test(test_base64url),
+        cmocka_unit_test(test_base64url_alphabet),
         cmocka_unit_test(test_rejects_bad_tokens),
         cmocka_unit_test(test_messages_never_quote_the_token),
         cmocka_unit_test(test_size_limit),
