@@ -413,8 +413,8 @@ static bool ecdsa_raw_to_der(const unsigned char *raw, size_t coordinate_len, un
  * reads it and takes references (atomic counts), so every thread shares it. */
 struct kp_jwt_verifier {
     const struct jws_alg *alg;
-    EVP_MD *md;              /* fetched; owned */
-    EVP_PKEY_CTX *template;  /* EVP_PKEY_verify_init'ed with padding and digest; owned */
+    EVP_MD *md;             /* fetched; owned */
+    EVP_PKEY_CTX *template; /* EVP_PKEY_verify_init'ed with padding and digest; owned */
 };
 
 void kp_jwt_key_release(struct kp_jwt_key *entry)
@@ -442,8 +442,7 @@ enum kp_result kp_jwt_key_prepare(struct kp_jwt_key *entry, struct kp_error *err
     v->alg = alg;
     v->md = EVP_MD_fetch(NULL, alg->digest, NULL);
     v->template = EVP_PKEY_CTX_new_from_pkey(NULL, entry->key, NULL);
-    bool ok = v->md != NULL && v->template != NULL &&
-              EVP_PKEY_verify_init(v->template) == 1 &&
+    bool ok = v->md != NULL && v->template != NULL && EVP_PKEY_verify_init(v->template) == 1 &&
               EVP_PKEY_CTX_set_signature_md(v->template, v->md) == 1 &&
               (alg->coordinate_len != 0 ||
                EVP_PKEY_CTX_set_rsa_padding(v->template, RSA_PKCS1_PADDING) == 1);
@@ -473,8 +472,8 @@ static bool verifier_verifies(const struct kp_jwt_verifier *v, const unsigned ch
         return false;
     }
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_dup(v->template);
-    bool ok = ctx != NULL && EVP_PKEY_verify(ctx, signature, signature_len, digest,
-                                             digest_len) == 1;
+    bool ok =
+        ctx != NULL && EVP_PKEY_verify(ctx, signature, signature_len, digest, digest_len) == 1;
     EVP_PKEY_CTX_free(ctx);
     return ok;
 }

@@ -9,7 +9,8 @@
  * P-384 -> ES384), never from the token (RFC 7515 §10.7, RFC 8725 §3.1).
  *
  * Thread-safe: no shared state, except a prepared key's verifier, which is only read after
- * kp_jwt_key_prepare and so shared by any number of threads. Messages never contain the token or any part of it.
+ * kp_jwt_key_prepare and so shared by any number of threads. Messages never contain the token or
+ * any part of it.
  */
 #ifndef KP_JWT_JWT_H
 #define KP_JWT_JWT_H
