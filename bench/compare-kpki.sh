@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]
+#                       [--key-type ecdsa-p256|rsa-2048]
 #
-# Two builds of `kpki apiserver` side by side on one P-256 tree (made by NEW_KPKI), to measure
+# Two builds of `kpki apiserver` side by side on one tree (made by NEW_KPKI; P-256 unless
+# --key-type rsa-2048, which makes its keys, the client identities and the service-account key
+# RSA, so the tokens are RS256, the algorithm of kubeadm's sa.key), to measure
 # what a change did: the servers run at the same time and are measured in alternating windows
 # (the order rotating each round), so both see the same machine. Rows: a full TLS 1.3 mTLS
 # handshake with GET /version; a keep-alive GET /version over 256 connections with client
-# certificates; the same authenticated by an ES256 service-account token, once with the
+# certificates; the same authenticated by a service-account token, once with the
 # verified-token cache off (--token-cache-entries 0) and once with it on. Prints a Markdown
 # table of server CPU per operation (median, min-max) and the NEW/OLD ratio; progress on stderr.
 # Each build gets its own store; the JWT rows each use a token its own server issued.
@@ -14,7 +17,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/identities.sh"
 
 usage() {
-    echo "usage: bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]" >&2
+    echo "usage: bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]" \
+        "[--key-type ecdsa-p256|rsa-2048]" >&2
     exit 2
 }
 [ $# -ge 3 ] || usage
@@ -22,13 +26,20 @@ OLD=$1 NEW=$2 LOADGEN=$3
 shift 3
 ROUNDS=5
 SECONDS_PER_RUN=3
+KEY_TYPE=ecdsa-p256
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=${2:?}; shift 2 ;;
         --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
+        --key-type) KEY_TYPE=${2:?}; shift 2 ;;
         *) usage ;;
     esac
 done
+case "$KEY_TYPE" in
+    ecdsa-p256) KEY_LABEL=P-256 JWS_ALG=ES256 ;;
+    rsa-2048) KEY_LABEL=RSA-2048 JWS_ALG=RS256 ;;
+    *) echo "compare-kpki.sh: --key-type is ecdsa-p256 or rsa-2048, not '$KEY_TYPE'" >&2; exit 2 ;;
+esac
 for tool in "$OLD" "$NEW" "$LOADGEN"; do
     [ -x "$tool" ] || { echo "compare-kpki.sh: $tool is not an executable" >&2; exit 2; }
 done
@@ -51,8 +62,8 @@ log() { echo "compare-kpki.sh: $*" >&2; }
 ROOT=$WORK/tree
 PKI=$ROOT/etc/kubernetes/pki
 "$NEW" init --root "$ROOT" --node-name bench --apiserver-advertise-address 127.0.0.1 \
-    --key-type ecdsa-p256 --quiet
-make_identities "$PKI" "$ROOT/ids" 16 ecdsa-p256
+    --key-type "$KEY_TYPE" --quiet
+make_identities "$PKI" "$ROOT/ids" 16 "$KEY_TYPE"
 
 # start NAME BINARY [flags...]: a server on a free port, with a service account and its token.
 start() {
@@ -113,13 +124,13 @@ for ((round = 0; round < ROUNDS; round++)); do
     for s in "${order[@]}"; do run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"; done
 done
 
-python3 - "$WORK" "$ROUNDS" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$KEY_LABEL" "$JWS_ALG" <<'PY'
 import statistics, sys
-work, rounds = sys.argv[1], sys.argv[2]
-rows = [("full P-256 mTLS handshake, TLS 1.3, + GET /version", "handshake"),
+work, rounds, key, alg = sys.argv[1:5]
+rows = [(f"full {key} mTLS handshake, TLS 1.3, + GET /version", "handshake"),
         ("keep-alive GET /version, client certificate", "keepalive"),
-        ("keep-alive GET /version, ES256 token, no token cache", "jwt-nocache"),
-        ("keep-alive GET /version, ES256 token, token cache", "jwt-cache")]
+        (f"keep-alive GET /version, {alg} token, no token cache", "jwt-nocache"),
+        (f"keep-alive GET /version, {alg} token, token cache", "jwt-cache")]
 print(f"Server CPU ms per operation, median of {rounds} alternating windows (min-max).\n")
 print("| operation | old | new | new / old |")
 print("| --- | ---: | ---: | ---: |")
