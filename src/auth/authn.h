@@ -76,7 +76,9 @@ struct kp_authn_config {
 
 struct kp_authn;
 
-/* Copies what it needs (certificates and keys are referenced, lists copied). */
+/* Copies what it needs (certificates and keys are referenced, lists copied) and prepares the
+ * service-account keys for verification (kp_jwt_key_prepare): a key OpenSSL cannot prepare is
+ * an error (KP_ERR_IO, naming its kid). */
 KP_MUST_CHECK enum kp_result kp_authn_new(const struct kp_authn_config *config,
                                           struct kp_authn **authn, struct kp_error *err);
 void kp_authn_free(struct kp_authn *authn); /* NULL is a no-op */

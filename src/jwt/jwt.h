@@ -93,7 +93,9 @@ struct kp_jwt_key {
  * verification context built once, then shared (read-only) by every thread's verifications.
  * A key kpki does not verify with (kp_jwt_alg_for_key NULL) is left as it is: KP_OK, and
  * verifications skip it as before. Errors: out of memory or OpenSSL refusing the key
- * (KP_ERR_IO, with OpenSSL's reason). Call kp_jwt_key_release before entry->key is freed. */
+ * (KP_ERR_IO, with OpenSSL's reason). The entry owns the verifier (which holds its own
+ * reference to the key): release it with kp_jwt_key_release, prepare again after changing
+ * entry->key, and never copy a prepared entry (both copies would release it). */
 KP_MUST_CHECK enum kp_result kp_jwt_key_prepare(struct kp_jwt_key *entry, struct kp_error *err);
 
 /* Frees what kp_jwt_key_prepare built; entry->key and kid are untouched. Safe when none. */

@@ -92,6 +92,33 @@ static unsigned char *sign_bytes(EVP_PKEY *key, const char *digest, bool pss, co
     return sig;
 }
 
+/* RSASSA-PKCS1-v1_5 by EVP_PKEY_sign over SHA-256(input), wrapped in a DigestInfo naming
+ * digest_info_md (say "SHA512-256", another 32-byte digest), or bare (NULL: no DigestInfo at
+ * all). Both are signatures a verifier that does not check the DigestInfo would accept. */
+static unsigned char *sign_sha256_as(EVP_PKEY *key, const char *digest_info_md, const char *input,
+                                     size_t *sig_len)
+{
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    assert_int_equal(EVP_Digest(input, strlen(input), digest, &digest_len, EVP_sha256(), NULL), 1);
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    EVP_MD *md = digest_info_md ? EVP_MD_fetch(NULL, digest_info_md, NULL) : NULL;
+    assert_non_null(pctx);
+    assert_int_equal(EVP_PKEY_sign_init(pctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING), 1);
+    if (digest_info_md != NULL) {
+        assert_non_null(md);
+        assert_int_equal(EVP_PKEY_CTX_set_signature_md(pctx, md), 1);
+    }
+    assert_int_equal(EVP_PKEY_sign(pctx, NULL, sig_len, digest, digest_len), 1);
+    unsigned char *sig = malloc(*sig_len);
+    assert_non_null(sig);
+    assert_int_equal(EVP_PKEY_sign(pctx, sig, sig_len, digest, digest_len), 1);
+    EVP_MD_free(md);
+    EVP_PKEY_CTX_free(pctx);
+    return sig;
+}
+
 /* DER ECDSA-Sig-Value -> R || S of 2 * half bytes, in place into out. */
 static void der_to_raw(const unsigned char *der, size_t der_len, size_t half, unsigned char *out)
 {
@@ -221,32 +248,70 @@ static enum kp_jwt_verdict verify_once(const char *token, const struct kp_jwt_ke
     return verdict;
 }
 
+#define MAX_TEST_KEYS 8
+
+/* Copies of keys[0..count) made ready by kp_jwt_key_prepare (the API server's way), into out;
+ * release_copies undoes it. */
+static void prepare_copies(const struct kp_jwt_key *keys, size_t count, struct kp_jwt_key *out)
+{
+    assert_true(count <= MAX_TEST_KEYS);
+    for (size_t i = 0; i < count; i++) {
+        struct kp_error err;
+        out[i] = keys[i];
+        out[i].verifier = NULL;
+        if (kp_jwt_key_prepare(&out[i], &err) != KP_OK) {
+            fail_msg("kp_jwt_key_prepare: %s", err.message);
+        }
+    }
+}
+
+static void release_copies(struct kp_jwt_key *copies, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        kp_jwt_key_release(&copies[i]);
+    }
+}
+
 /* verify_once with the keys as given (each verification looks its algorithms up), then with
- * copies made ready by kp_jwt_key_prepare (the API server's way): both must give the same
- * verdict, so every test below checks the two paths. */
+ * prepared copies: both must give the same verdict, so every test below that verifies through
+ * here checks the two paths. */
 static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_key *keys,
                                         size_t key_count, int64_t now, int64_t leeway)
 {
     enum kp_jwt_verdict plain = verify_once(token, keys, key_count, now, leeway);
-    struct kp_jwt_key prepared[8];
-    assert_true(key_count <= sizeof(prepared) / sizeof(prepared[0]));
-    for (size_t i = 0; i < key_count; i++) {
-        struct kp_error err;
-        prepared[i] = keys[i];
-        prepared[i].verifier = NULL;
-        if (kp_jwt_key_prepare(&prepared[i], &err) != KP_OK) {
-            fail_msg("kp_jwt_key_prepare: %s", err.message);
-        }
-    }
+    struct kp_jwt_key prepared[MAX_TEST_KEYS];
+    prepare_copies(keys, key_count, prepared);
     enum kp_jwt_verdict fast = verify_once(token, prepared, key_count, now, leeway);
-    for (size_t i = 0; i < key_count; i++) {
-        kp_jwt_key_release(&prepared[i]);
-    }
+    release_copies(prepared, key_count);
     if (fast != plain) {
         fail_msg("prepared keys say %s, plain keys %s", kp_jwt_verdict_name(fast),
                  kp_jwt_verdict_name(plain));
     }
     return plain;
+}
+
+/* kp_jwt_verify, then the same with prepared copies of keys: the result, the verdict and the
+ * claims must be the same. Returns the first call's result, with its jwt and verdict. */
+static enum kp_result verify_both(const char *token, size_t len, const struct kp_jwt_key *keys,
+                                  size_t key_count, int64_t now, int64_t leeway, struct kp_jwt *jwt,
+                                  enum kp_jwt_verdict *verdict, struct kp_error *err)
+{
+    enum kp_result rc = kp_jwt_verify(token, len, keys, key_count, now, leeway, jwt, verdict, err);
+    struct kp_jwt_key prepared[MAX_TEST_KEYS];
+    prepare_copies(keys, key_count, prepared);
+    struct kp_jwt again;
+    enum kp_jwt_verdict again_verdict = KP_JWT_VALID;
+    assert_int_equal(
+        kp_jwt_verify(token, len, prepared, key_count, now, leeway, &again, &again_verdict, NULL),
+        rc);
+    if (rc == KP_OK) {
+        assert_int_equal(again_verdict, *verdict);
+        assert_true(jwt->claims == NULL ? again.claims == NULL
+                                        : json_equal(jwt->claims, again.claims));
+    }
+    kp_jwt_wipe(&again);
+    release_copies(prepared, key_count);
+    return rc;
 }
 
 /* ---- tests ---- */
@@ -408,8 +473,7 @@ static void test_sign_verify_round_trip(void **state)
         struct kp_jwt jwt;
         enum kp_jwt_verdict verdict;
         assert_int_equal(
-            kp_jwt_verify(token, token_len, keys, 3, NOW + 10, LEEWAY, &jwt, &verdict, &err),
-            KP_OK);
+            verify_both(token, token_len, keys, 3, NOW + 10, LEEWAY, &jwt, &verdict, &err), KP_OK);
         assert_int_equal(verdict, KP_JWT_VALID);
         assert_true(json_equal(jwt.claims, claims));
         assert_string_equal(json_string_value(json_object_get(jwt.header, "alg")), rows[i].alg);
@@ -442,6 +506,9 @@ enum signer {
     SIGN_RSA_OTHER,   /* RS256 by rsa_other */
     SIGN_RSA_PSS,     /* PS256 by rsa */
     SIGN_RSA_SHORT,   /* RS256 by rsa, last byte cut */
+    SIGN_RSA_SHA384,  /* PKCS#1 v1.5 by rsa over SHA-384 */
+    SIGN_RSA_BARE,    /* PKCS#1 v1.5 by rsa over the SHA-256 digest, no DigestInfo */
+    SIGN_RSA_OID,     /* the SHA-256 digest in a DigestInfo naming SHA-512/256 */
     SIGN_P256,        /* ES256 by p256, R || S */
     SIGN_P256_DER,    /* ES256 by p256, DER as OpenSSL returns it */
     SIGN_P256_SHORT,  /* R || S without its last byte */
@@ -474,6 +541,14 @@ static char *sign_with(enum signer signer, const char *input)
         break;
     case SIGN_RSA_OTHER:
         sig = sign_bytes(rsa_other.priv, "SHA256", false, input, &sig_len);
+        break;
+    case SIGN_RSA_SHA384:
+        sig = sign_bytes(rsa.priv, "SHA384", false, input, &sig_len);
+        break;
+    case SIGN_RSA_BARE:
+    case SIGN_RSA_OID:
+        sig =
+            sign_sha256_as(rsa.priv, signer == SIGN_RSA_OID ? "SHA512-256" : NULL, input, &sig_len);
         break;
     case SIGN_RSA_PSS:
         sig = sign_bytes(rsa.priv, "SHA256", true, input, &sig_len);
@@ -674,6 +749,13 @@ static void test_verdict_table(void **state)
          KP_JWT_BAD_SIGNATURE},
         {"ES256 made over SHA-384", H_ES256, CLAIMS, SIGN_P256_SHA384, KEYS_ALL,
          KP_JWT_BAD_SIGNATURE},
+        /* RS256 is the DigestInfo of SHA-256: any other digest, or none, is refused. */
+        {"RS256 made over SHA-384", H_RS256, CLAIMS, SIGN_RSA_SHA384, KEYS_ALL,
+         KP_JWT_BAD_SIGNATURE},
+        {"RS256 over the bare SHA-256 digest", H_RS256, CLAIMS, SIGN_RSA_BARE, KEYS_ALL,
+         KP_JWT_BAD_SIGNATURE},
+        {"RS256 digest under SHA-512/256's OID", H_RS256, CLAIMS, SIGN_RSA_OID, KEYS_ALL,
+         KP_JWT_BAD_SIGNATURE},
         {"ES256 empty signature", H_ES256, CLAIMS, SIGN_EMPTY, KEYS_ALL, KP_JWT_BAD_SIGNATURE},
         {"ES256 no kid, DER", "{\"alg\":\"ES256\"}", CLAIMS, SIGN_P256_DER, KEYS_ALL,
          KP_JWT_UNKNOWN_KEY},
@@ -827,8 +909,7 @@ static void test_malformed(void **state)
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict;
     struct kp_error err;
-    assert_int_equal(kp_jwt_verify(big, big_len, keys, 1, NOW, LEEWAY, &jwt, &verdict, &err),
-                     KP_OK);
+    assert_int_equal(verify_both(big, big_len, keys, 1, NOW, LEEWAY, &jwt, &verdict, &err), KP_OK);
     assert_int_equal(verdict, KP_JWT_MALFORMED);
     assert_non_null(strstr(err.message, "too large"));
     free(big);
@@ -837,8 +918,8 @@ static void test_malformed(void **state)
     char *longer = malloc(strlen(good) + 8);
     assert_non_null(longer);
     snprintf(longer, strlen(good) + 8, "%sXXXX", good);
-    assert_int_equal(
-        kp_jwt_verify(longer, strlen(good), keys, 1, NOW, LEEWAY, &jwt, &verdict, &err), KP_OK);
+    assert_int_equal(verify_both(longer, strlen(good), keys, 1, NOW, LEEWAY, &jwt, &verdict, &err),
+                     KP_OK);
     assert_int_equal(verdict, KP_JWT_VALID);
     kp_jwt_wipe(&jwt);
     free(longer);
@@ -1082,18 +1163,18 @@ static void test_leeway_and_arguments(void **state)
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict;
     struct kp_error err;
-    assert_int_equal(kp_jwt_verify(token, strlen(token), keys, 1, NOW, -1, &jwt, &verdict, &err),
+    assert_int_equal(verify_both(token, strlen(token), keys, 1, NOW, -1, &jwt, &verdict, &err),
                      KP_ERR_INTERNAL);
     assert_null(jwt.header);
     assert_int_equal(
         kp_jwt_verify(token, strlen(token), NULL, 1, NOW, LEEWAY, &jwt, &verdict, &err),
         KP_ERR_INTERNAL);
     /* err may be NULL. */
-    assert_int_equal(kp_jwt_verify(token, strlen(token), keys, 1, NOW - 1, 0, &jwt, &verdict, NULL),
+    assert_int_equal(verify_both(token, strlen(token), keys, 1, NOW - 1, 0, &jwt, &verdict, NULL),
                      KP_OK);
     assert_int_equal(verdict, KP_JWT_VALID);
     kp_jwt_wipe(&jwt);
-    assert_int_equal(kp_jwt_verify("x", 1, keys, 1, NOW, 0, &jwt, &verdict, NULL), KP_OK);
+    assert_int_equal(verify_both("x", 1, keys, 1, NOW, 0, &jwt, &verdict, NULL), KP_OK);
     assert_int_equal(verdict, KP_JWT_MALFORMED);
     free(token);
 }
@@ -1407,6 +1488,19 @@ static int tool_main(int argc, char **argv)
             fprintf(stderr, "verify did not run: %s\n", err.message);
             return 2;
         }
+        /* The API server's way (a prepared key) must say the same. */
+        struct kp_jwt_key prepared = entry;
+        struct kp_jwt again;
+        enum kp_jwt_verdict again_verdict;
+        if (kp_jwt_key_prepare(&prepared, &err) != KP_OK ||
+            kp_jwt_verify(token, len, &prepared, 1, now, 60, &again, &again_verdict, NULL) !=
+                KP_OK ||
+            again_verdict != verdict) {
+            fprintf(stderr, "the prepared key's verdict differs\n");
+            return 2;
+        }
+        kp_jwt_wipe(&again);
+        kp_jwt_key_release(&prepared);
         printf("%s\n", kp_jwt_verdict_name(verdict));
         if (verdict != KP_JWT_VALID) {
             fprintf(stderr, "%s\n", err.message);
