@@ -242,19 +242,34 @@ static enum kp_result leaf_names(X509 *leaf, struct kp_authn_memo *memo, char *c
     return KP_OK;
 }
 
-enum auth_answer kp_authn_x509(const struct kp_authn *authn,
-                                   const struct kp_authn_input *input, int64_t now,
-                                   struct kp_user *user, struct kp_authn_result *result,
-                                   struct kp_error *err, enum kp_result *rc)
+/* How both certificate authenticators start: without their CA or a client chain the request is
+ * not theirs (AUTH_PASS); a chain that does not verify against their CA is AUTH_FAIL, with the
+ * reason under `name`; AUTH_OK: the chain verified, go on to the names. */
+static enum auth_answer chain_verified(const struct kp_authn *authn,
+                                       const struct kp_authn_input *input, bool front_proxy,
+                                       const char *name, int64_t now,
+                                       struct kp_authn_result *result, struct kp_error *err,
+                                       enum kp_result *rc)
 {
-    if (!authn->client_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
+    const STACK_OF(X509) *ca = front_proxy ? authn->requestheader_ca : authn->client_ca;
+    if (!ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
         return AUTH_PASS;
     char why[384] = "";
-    if (!verify_memoized(authn, input, false, now, why, sizeof(why), err, rc)) {
+    if (!verify_memoized(authn, input, front_proxy, now, why, sizeof(why), err, rc)) {
         if (*rc == KP_OK)
-            kp_authn_set_reason(result, "x509: client certificate rejected: %s", why);
+            kp_authn_set_reason(result, "%s: client certificate rejected: %s", name, why);
         return AUTH_FAIL;
     }
+    return AUTH_OK;
+}
+
+enum auth_answer kp_authn_x509(const struct kp_authn *authn, const struct kp_authn_input *input,
+                               int64_t now, struct kp_user *user, struct kp_authn_result *result,
+                               struct kp_error *err, enum kp_result *rc)
+{
+    enum auth_answer gate = chain_verified(authn, input, false, "x509", now, result, err, rc);
+    if (gate != AUTH_OK)
+        return gate;
     X509 *leaf = sk_X509_value(input->peer_chain, 0);
     struct kp_authn_memo *memo = input->memo;
     char cn[256];
@@ -311,18 +326,14 @@ static void extra_key(const char *encoded, char *out, size_t size)
 }
 
 enum auth_answer kp_authn_requestheader(const struct kp_authn *authn,
-                                            const struct kp_authn_input *input, int64_t now,
-                                            struct kp_user *user, struct kp_authn_result *result,
-                                            struct kp_error *err, enum kp_result *rc)
+                                        const struct kp_authn_input *input, int64_t now,
+                                        struct kp_user *user, struct kp_authn_result *result,
+                                        struct kp_error *err, enum kp_result *rc)
 {
-    if (!authn->requestheader_ca || !input->peer_chain || sk_X509_num(input->peer_chain) == 0)
-        return AUTH_PASS;
-    char why[384] = "";
-    if (!verify_memoized(authn, input, true, now, why, sizeof(why), err, rc)) {
-        if (*rc == KP_OK)
-            kp_authn_set_reason(result, "requestheader: client certificate rejected: %s", why);
-        return AUTH_FAIL;
-    }
+    enum auth_answer gate =
+        chain_verified(authn, input, true, "requestheader", now, result, err, rc);
+    if (gate != AUTH_OK)
+        return gate;
     char cn[256];
     kp_cert_common_name(sk_X509_value(input->peer_chain, 0), cn, sizeof(cn));
     if (authn->allowed_names.count && !kp_strlist_contains(&authn->allowed_names, cn)) {
