@@ -15,8 +15,8 @@
  *     algorithm).
  *  4. signature: RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3); ES256/ES384 are R || S
  *     of exactly 2 x 32 / 2 x 48 bytes (RFC 7518 §3.4), re-encoded as a DER ECDSA-Sig-Value
- *     for OpenSSL; checked by EVP_DigestVerify, or for a prepared key by EVP_PKEY_verify of
- *     the digest on a copy of the key's template (same padding, same DigestInfo check). No
+ *     for OpenSSL; checked by EVP_PKEY_verify of the digest on a copy of the key's prepared
+ *     template (kp_jwt_key_prepare; a key not prepared is prepared for the call). No
  *     candidate verifies: BAD_SIGNATURE when a kid named the key, UNKNOWN_KEY when there was
  *     no kid (the token was signed by no key we hold, as jwt.h says).
  *  5. time claims, read only from a payload whose signature verified: exp, nbf and iat absent
@@ -434,7 +434,11 @@ void kp_jwt_key_release(struct kp_jwt_key *entry)
 
 enum kp_result kp_jwt_key_prepare(struct kp_jwt_key *entry, struct kp_error *err)
 {
-    kp_jwt_key_release(entry);
+    if (entry->verifier != NULL) {
+        /* Releasing it here would free a copied entry's verifier under its owner. */
+        return kp_error_set(err, KP_ERR_INTERNAL,
+                            "kp_jwt_key_prepare: the key %s is prepared already", entry->kid);
+    }
     const struct jws_alg *alg = alg_of_key(entry->key);
     if (alg == NULL) {
         return KP_OK;
@@ -504,11 +508,12 @@ static bool signature_verifies(const struct kp_jwt_key *entry, const struct jws_
     if (entry->verifier != NULL) {
         ok = verifier_verifies(entry->verifier, input, input_len, signature, signature_len);
     } else {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        ok = ctx != NULL &&
-             EVP_DigestVerifyInit_ex(ctx, NULL, alg->digest, NULL, NULL, entry->key, NULL) == 1 &&
-             EVP_DigestVerify(ctx, signature, signature_len, input, input_len) == 1;
-        EVP_MD_CTX_free(ctx);
+        /* A key its caller did not prepare (tools, tests): prepared for this verification only,
+         * so there is one way to verify. */
+        struct kp_jwt_key once = {.key = entry->key};
+        ok = kp_jwt_key_prepare(&once, NULL) == KP_OK && once.verifier != NULL &&
+             verifier_verifies(once.verifier, input, input_len, signature, signature_len);
+        kp_jwt_key_release(&once);
     }
     OPENSSL_free(der);
     ERR_clear_error();

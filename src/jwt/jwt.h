@@ -81,8 +81,8 @@ KP_MUST_CHECK enum kp_result kp_jwt_sign(EVP_PKEY *key, const char *kid, json_t 
 struct kp_jwt_verifier; /* private to jws.c */
 
 /* A verification key: the public key and its kid. A key that verifies many tokens (the API
- * server's) is made ready once with kp_jwt_key_prepare; a zeroed verifier verifies too, only
- * slower (each verification then looks up its algorithms by name in OpenSSL). */
+ * server's) is made ready once with kp_jwt_key_prepare; a key with a NULL verifier verifies
+ * too, prepared for each verification (slower: OpenSSL looks its algorithms up each time). */
 struct kp_jwt_key {
     EVP_PKEY *key; /* borrowed */
     char kid[64];
@@ -93,9 +93,10 @@ struct kp_jwt_key {
  * verification context built once, then shared (read-only) by every thread's verifications.
  * A key kpki does not verify with (kp_jwt_alg_for_key NULL) is left as it is: KP_OK, and
  * verifications skip it as before. Errors: out of memory or OpenSSL refusing the key
- * (KP_ERR_IO, with OpenSSL's reason). The entry owns the verifier (which holds its own
- * reference to the key): release it with kp_jwt_key_release, prepare again after changing
- * entry->key, and never copy a prepared entry (both copies would release it). */
+ * (KP_ERR_IO, with OpenSSL's reason); an entry already prepared is KP_ERR_INTERNAL. The entry
+ * owns the verifier (which holds its own reference to the key): release it with
+ * kp_jwt_key_release, and release then prepare again after changing entry->key. A copy of a
+ * prepared entry must not be released (zero its verifier first). */
 KP_MUST_CHECK enum kp_result kp_jwt_key_prepare(struct kp_jwt_key *entry, struct kp_error *err);
 
 /* Frees what kp_jwt_key_prepare built; entry->key and kid are untouched. Safe when none. */

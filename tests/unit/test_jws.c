@@ -206,8 +206,8 @@ static struct kp_jwt_key verification_key(const struct test_key *key)
 }
 
 /* Verifies and checks what every outcome promises; returns the verdict. */
-static enum kp_jwt_verdict verify_once(const char *token, const struct kp_jwt_key *keys,
-                                       size_t key_count, int64_t now, int64_t leeway)
+static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_key *keys,
+                                        size_t key_count, int64_t now, int64_t leeway)
 {
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict = KP_JWT_VALID;
@@ -246,72 +246,6 @@ static enum kp_jwt_verdict verify_once(const char *token, const struct kp_jwt_ke
     }
     kp_jwt_wipe(&jwt);
     return verdict;
-}
-
-#define MAX_TEST_KEYS 8
-
-/* Copies of keys[0..count) made ready by kp_jwt_key_prepare (the API server's way), into out;
- * release_copies undoes it. */
-static void prepare_copies(const struct kp_jwt_key *keys, size_t count, struct kp_jwt_key *out)
-{
-    assert_true(count <= MAX_TEST_KEYS);
-    for (size_t i = 0; i < count; i++) {
-        struct kp_error err;
-        out[i] = keys[i];
-        out[i].verifier = NULL;
-        if (kp_jwt_key_prepare(&out[i], &err) != KP_OK) {
-            fail_msg("kp_jwt_key_prepare: %s", err.message);
-        }
-    }
-}
-
-static void release_copies(struct kp_jwt_key *copies, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        kp_jwt_key_release(&copies[i]);
-    }
-}
-
-/* verify_once with the keys as given (each verification looks its algorithms up), then with
- * prepared copies: both must give the same verdict, so every test below that verifies through
- * here checks the two paths. */
-static enum kp_jwt_verdict verify_token(const char *token, const struct kp_jwt_key *keys,
-                                        size_t key_count, int64_t now, int64_t leeway)
-{
-    enum kp_jwt_verdict plain = verify_once(token, keys, key_count, now, leeway);
-    struct kp_jwt_key prepared[MAX_TEST_KEYS];
-    prepare_copies(keys, key_count, prepared);
-    enum kp_jwt_verdict fast = verify_once(token, prepared, key_count, now, leeway);
-    release_copies(prepared, key_count);
-    if (fast != plain) {
-        fail_msg("prepared keys say %s, plain keys %s", kp_jwt_verdict_name(fast),
-                 kp_jwt_verdict_name(plain));
-    }
-    return plain;
-}
-
-/* kp_jwt_verify, then the same with prepared copies of keys: the result, the verdict and the
- * claims must be the same. Returns the first call's result, with its jwt and verdict. */
-static enum kp_result verify_both(const char *token, size_t len, const struct kp_jwt_key *keys,
-                                  size_t key_count, int64_t now, int64_t leeway, struct kp_jwt *jwt,
-                                  enum kp_jwt_verdict *verdict, struct kp_error *err)
-{
-    enum kp_result rc = kp_jwt_verify(token, len, keys, key_count, now, leeway, jwt, verdict, err);
-    struct kp_jwt_key prepared[MAX_TEST_KEYS];
-    prepare_copies(keys, key_count, prepared);
-    struct kp_jwt again;
-    enum kp_jwt_verdict again_verdict = KP_JWT_VALID;
-    assert_int_equal(
-        kp_jwt_verify(token, len, prepared, key_count, now, leeway, &again, &again_verdict, NULL),
-        rc);
-    if (rc == KP_OK) {
-        assert_int_equal(again_verdict, *verdict);
-        assert_true(jwt->claims == NULL ? again.claims == NULL
-                                        : json_equal(jwt->claims, again.claims));
-    }
-    kp_jwt_wipe(&again);
-    release_copies(prepared, key_count);
-    return rc;
 }
 
 /* ---- tests ---- */
@@ -473,7 +407,7 @@ static void test_sign_verify_round_trip(void **state)
         struct kp_jwt jwt;
         enum kp_jwt_verdict verdict;
         assert_int_equal(
-            verify_both(token, token_len, keys, 3, NOW + 10, LEEWAY, &jwt, &verdict, &err), KP_OK);
+            kp_jwt_verify(token, token_len, keys, 3, NOW + 10, LEEWAY, &jwt, &verdict, &err), KP_OK);
         assert_int_equal(verdict, KP_JWT_VALID);
         assert_true(json_equal(jwt.claims, claims));
         assert_string_equal(json_string_value(json_object_get(jwt.header, "alg")), rows[i].alg);
@@ -909,7 +843,7 @@ static void test_malformed(void **state)
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict;
     struct kp_error err;
-    assert_int_equal(verify_both(big, big_len, keys, 1, NOW, LEEWAY, &jwt, &verdict, &err), KP_OK);
+    assert_int_equal(kp_jwt_verify(big, big_len, keys, 1, NOW, LEEWAY, &jwt, &verdict, &err), KP_OK);
     assert_int_equal(verdict, KP_JWT_MALFORMED);
     assert_non_null(strstr(err.message, "too large"));
     free(big);
@@ -918,7 +852,7 @@ static void test_malformed(void **state)
     char *longer = malloc(strlen(good) + 8);
     assert_non_null(longer);
     snprintf(longer, strlen(good) + 8, "%sXXXX", good);
-    assert_int_equal(verify_both(longer, strlen(good), keys, 1, NOW, LEEWAY, &jwt, &verdict, &err),
+    assert_int_equal(kp_jwt_verify(longer, strlen(good), keys, 1, NOW, LEEWAY, &jwt, &verdict, &err),
                      KP_OK);
     assert_int_equal(verdict, KP_JWT_VALID);
     kp_jwt_wipe(&jwt);
@@ -1107,8 +1041,10 @@ static void test_prepared_keys(void **state)
         assert_int_equal(kp_jwt_key_prepare(&keys[i], &err), KP_OK);
         assert_non_null(keys[i].verifier);
     }
-    assert_int_equal(kp_jwt_key_prepare(&keys[0], &err), KP_OK); /* again: replaces it */
-    assert_non_null(keys[0].verifier);
+    /* Again: refused, the verifier kept (a copy released twice would be a double free). */
+    struct kp_jwt_verifier *first = keys[0].verifier;
+    assert_int_equal(kp_jwt_key_prepare(&keys[0], &err), KP_ERR_INTERNAL);
+    assert_ptr_equal(keys[0].verifier, first);
 
     char *good_rsa = forge(H_RS256, CLAIMS, SIGN_RSA);
     char *good_p256 = forge(H_ES256, CLAIMS, SIGN_P256);
@@ -1163,18 +1099,18 @@ static void test_leeway_and_arguments(void **state)
     struct kp_jwt jwt;
     enum kp_jwt_verdict verdict;
     struct kp_error err;
-    assert_int_equal(verify_both(token, strlen(token), keys, 1, NOW, -1, &jwt, &verdict, &err),
+    assert_int_equal(kp_jwt_verify(token, strlen(token), keys, 1, NOW, -1, &jwt, &verdict, &err),
                      KP_ERR_INTERNAL);
     assert_null(jwt.header);
     assert_int_equal(
         kp_jwt_verify(token, strlen(token), NULL, 1, NOW, LEEWAY, &jwt, &verdict, &err),
         KP_ERR_INTERNAL);
     /* err may be NULL. */
-    assert_int_equal(verify_both(token, strlen(token), keys, 1, NOW - 1, 0, &jwt, &verdict, NULL),
+    assert_int_equal(kp_jwt_verify(token, strlen(token), keys, 1, NOW - 1, 0, &jwt, &verdict, NULL),
                      KP_OK);
     assert_int_equal(verdict, KP_JWT_VALID);
     kp_jwt_wipe(&jwt);
-    assert_int_equal(verify_both("x", 1, keys, 1, NOW, 0, &jwt, &verdict, NULL), KP_OK);
+    assert_int_equal(kp_jwt_verify("x", 1, keys, 1, NOW, 0, &jwt, &verdict, NULL), KP_OK);
     assert_int_equal(verdict, KP_JWT_MALFORMED);
     free(token);
 }
@@ -1488,19 +1424,6 @@ static int tool_main(int argc, char **argv)
             fprintf(stderr, "verify did not run: %s\n", err.message);
             return 2;
         }
-        /* The API server's way (a prepared key) must say the same. */
-        struct kp_jwt_key prepared = entry;
-        struct kp_jwt again;
-        enum kp_jwt_verdict again_verdict;
-        if (kp_jwt_key_prepare(&prepared, &err) != KP_OK ||
-            kp_jwt_verify(token, len, &prepared, 1, now, 60, &again, &again_verdict, NULL) !=
-                KP_OK ||
-            again_verdict != verdict) {
-            fprintf(stderr, "the prepared key's verdict differs\n");
-            return 2;
-        }
-        kp_jwt_wipe(&again);
-        kp_jwt_key_release(&prepared);
         printf("%s\n", kp_jwt_verdict_name(verdict));
         if (verdict != KP_JWT_VALID) {
             fprintf(stderr, "%s\n", err.message);
