@@ -127,13 +127,7 @@ static enum kp_result copy_config(struct kp_api *api, const struct kp_apiserver_
 static enum kp_result load_signing_key(struct kp_api *api, const char *path,
                                        struct kp_error *err)
 {
-    char *data = NULL;
-    size_t len = 0;
-    enum kp_result rc = kp_file_read(path, 1024 * 1024, &data, &len, err);
-    if (rc == KP_OK)
-        rc = kp_key_from_pem(data, len, path, &api->signing_key, err);
-    if (data)
-        kp_secret_free(data, len);
+    enum kp_result rc = kp_key_from_file(path, &api->signing_key, err);
     if (rc == KP_OK && !kp_jwt_alg_for_key(api->signing_key))
         rc = kp_error_set(err, KP_ERR_INVALID, "key type not supported (RSA, P-256, P-384)");
     if (rc == KP_OK)

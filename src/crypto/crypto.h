@@ -78,6 +78,11 @@ KP_MUST_CHECK enum kp_result kp_pubkey_to_pem(EVP_PKEY *key, char **pem, size_t 
  * is KP_ERR_INVALID. `what` names the source in messages. *out: free with EVP_PKEY_free. */
 KP_MUST_CHECK enum kp_result kp_key_from_pem(const char *pem, size_t len, const char *what,
                                              EVP_PKEY **out, struct kp_error *err);
+/* kp_key_from_pem on the file at path (at most KP_KEY_FILE_MAX bytes; the text is wiped after
+ * reading). Messages name path. *out: free with EVP_PKEY_free. */
+#define KP_KEY_FILE_MAX (1024 * 1024)
+KP_MUST_CHECK enum kp_result kp_key_from_file(const char *path, EVP_PKEY **out,
+                                              struct kp_error *err);
 /* Reads a PKIX public key ("PUBLIC KEY") or PKCS#1 "RSA PUBLIC KEY". */
 KP_MUST_CHECK enum kp_result kp_pubkey_from_pem(const char *pem, size_t len, const char *what,
                                                 EVP_PKEY **out, struct kp_error *err);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "crypto/crypto.h"
+#include "core/file.h"
 
 static const struct {
     const char *name;
@@ -455,4 +456,19 @@ void kp_key_describe(EVP_PKEY *key, char *out, size_t size)
     } else {
         snprintf(out, size, "%s %d", EVP_PKEY_get0_type_name(key), EVP_PKEY_get_bits(key));
     }
+}
+
+enum kp_result kp_key_from_file(const char *path, EVP_PKEY **out, struct kp_error *err)
+{
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    enum kp_result rc = kp_file_read(path, KP_KEY_FILE_MAX, &text, &len, err);
+    if (rc == KP_OK) {
+        rc = kp_key_from_pem(text, len, path, out, err);
+    }
+    if (text != NULL) {
+        kp_secret_free(text, len);
+    }
+    return rc;
 }

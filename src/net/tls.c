@@ -50,7 +50,6 @@ static const unsigned char ALPN_HTTP11[] = "\x08http/1.1";
 static const unsigned char SESSION_ID_CONTEXT[] = "kpki-https";
 
 /* A private key file larger than this is not one (an RSA-4096 PEM is about 3.3 KiB). */
-#define MAX_KEY_FILE (1024 * 1024)
 
 /* Record, never judge: the handler's authenticator verifies the chain (see the file comment).
  * Installed as the whole chain verification, not as a verify callback: OpenSSL would otherwise
@@ -83,16 +82,6 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_l
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* Called by OpenSSL when a PEM key is encrypted: refuse instead of prompting on the terminal. */
-static int refuse_password(char *buf, int size, int rwflag, void *userdata)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)userdata;
-    return -1;
-}
-
 /* OpenSSL's own messages for an unreadable file are poor ("system lib"); check first so the
  * error names the file and says why, with the usual errno kinds (absent -> not found ...). */
 static enum kp_result check_readable(const char *what, const char *path, struct kp_error *err)
@@ -114,14 +103,8 @@ static enum kp_result check_readable(const char *what, const char *path, struct 
 static enum kp_result use_private_key_file(SSL_CTX *ctx, const char *key_file,
                                            const char *cert_file, struct kp_error *err)
 {
-    char *pem = NULL;
-    size_t len = 0;
     EVP_PKEY *key = NULL;
-    enum kp_result rc = kp_file_read(key_file, MAX_KEY_FILE, &pem, &len, err);
-    if (rc == KP_OK)
-        rc = kp_key_from_pem(pem, len, key_file, &key, err);
-    if (pem)
-        kp_secret_free(pem, len);
+    enum kp_result rc = kp_key_from_file(key_file, &key, err);
     if (rc != KP_OK) {
         kp_error_prefix(err, "cannot load the private key (PEM, unencrypted)");
         return rc;
@@ -196,7 +179,6 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_cert_verify_callback(server_ctx, accept_any_client_chain, NULL);
     SSL_CTX_set_alpn_select_cb(server_ctx, select_alpn, NULL);
-    SSL_CTX_set_default_passwd_cb(server_ctx, refuse_password);
 
     if (SSL_CTX_use_certificate_chain_file(server_ctx, cert_file) != 1) {
         result = kp_error_openssl(err, KP_ERR_INVALID, "cannot load the certificate chain '%s'",

@@ -686,18 +686,6 @@ static enum kp_result inspect_shared(struct run *run, struct item *item,
 
 /* ---- external CA: --csr-only, and completing from signed files ---- */
 
-static enum kp_result read_key_file(const char *path, EVP_PKEY **key, struct kp_error *err)
-{
-    char *text = NULL;
-    size_t len = 0;
-    enum kp_result rc = kp_file_read(path, KP_PKI_FILE_MAX, &text, &len, err);
-    if (rc == KP_OK) {
-        rc = kp_key_from_pem(text, len, path, key, err);
-    }
-    kp_secret_free(text, len);
-    return rc;
-}
-
 /* path with its last ".key" replaced by ext (".csr"). */
 static void swap_extension(char *out, size_t size, const char *path, const char *ext)
 {
@@ -782,7 +770,7 @@ static enum kp_result plan_request(struct run *run, struct item *item, struct kp
             }
         }
     } else if (kp_path_exists(key_path)) {
-        rc = read_key_file(key_path, &item->key, err);
+        rc = kp_key_from_file(key_path, &item->key, err);
         warn_key_mode(run, key_path);
     }
     if (rc != KP_OK) {
@@ -917,7 +905,7 @@ static enum kp_result complete_from_request(struct run *run, struct item *item, 
     *handled = true;
     enum kp_result rc = KP_OK;
     if (item->key == NULL && item->spec->kind != KP_ART_KUBECONFIG) {
-        rc = read_key_file(key_path, &item->key, err);
+        rc = kp_key_from_file(key_path, &item->key, err);
     }
     if (rc != KP_OK) {
         return rc;
