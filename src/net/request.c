@@ -456,8 +456,9 @@ static void answer_parse_error(struct conn *conn)
     enum http_errno error = HTTP_PARSER_ERRNO(&conn->parser);
     int status = conn->parse_status;
     char method[33] = "";
-    if (status == 501) {
-        (void)leading_method(conn, method, sizeof(method)); /* refused by on_headers_complete */
+    if (status == 501) { /* refused by on_headers_complete: the parser knows the method */
+        snprintf(method, sizeof(method), "%s",
+                 http_method_str((enum http_method)conn->parser.method));
     }
     const char *why = conn->parse_error;
     if (status == 0) {
