@@ -424,8 +424,9 @@ import glob, json, os, statistics
 E = os.environ
 R = E["RESULTS"]
 
-def runs(scenario, server):
-    return [json.load(open(f)) for f in sorted(glob.glob(f"{R}/{scenario}.{server}.*.json"))]
+def runs(scenario, server):  # in round order (the file names end in .<round>.json)
+    files = glob.glob(f"{R}/{scenario}.{server}.*.json")
+    return [json.load(open(f)) for f in sorted(files, key=lambda f: int(f.rsplit(".", 2)[-2]))]
 
 def med(values):
     return statistics.median(values) if values else float("nan")

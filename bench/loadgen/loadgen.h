@@ -117,6 +117,10 @@ enum lg_error_kind {
 
 const char *lg_error_kind_name(enum lg_error_kind kind);
 
+/* At most this many operations per thread are traced (128 MiB of records); the rest are
+ * measured, not traced, and the trace says how many it left out. */
+#define LG_TRACE_MAX_RECORDS (4u * 1024 * 1024)
+
 /* One operation of the window, for --trace (monotonic clock, ns). */
 struct lg_trace_record {
     uint64_t due_ns;  /* when it was due (open loop) or started (closed loop) */
@@ -148,7 +152,6 @@ struct lg_tally {
     uint64_t reconnects;  /* request mode: connections (re)opened inside the window */
     uint64_t idle_closed; /* request mode: idle connections the server closed */
     uint64_t open_before; /* request mode: connections open when the window started */
-    uint64_t warmed;      /* request mode: warm-up requests answered before the window */
     char first_open_error[LG_ERROR_TEXT]; /* why the first one that failed to open failed */
     struct lg_histogram latency;          /* of successful operations */
 };
@@ -185,8 +188,10 @@ struct lg_worker;
 struct lg_worker *lg_worker_new(struct lg_run *run, int id, int connection_count);
 void lg_worker_free(struct lg_worker *worker);
 const struct lg_tally *lg_worker_tally(const struct lg_worker *worker);
-/* The worker's --trace records (borrowed until lg_worker_free); *count of them. */
-const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count);
+/* The worker's --trace records (borrowed until lg_worker_free); *count of them, and *dropped
+ * operations it could not keep (its limit, or memory). */
+const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count,
+                                             uint64_t *dropped);
 
 /* The thread body (pthread_create's start routine; argument: the struct lg_worker *). */
 void *lg_worker_main(void *worker);

@@ -71,10 +71,13 @@ static bool write_trace(FILE *file, struct lg_worker **workers, int thread_count
                         uint64_t start_ns)
 {
     size_t total = 0;
+    uint64_t dropped = 0;
     for (int i = 0; i < thread_count; i++) {
         size_t count = 0;
-        (void)lg_worker_trace(workers[i], &count);
+        uint64_t thread_dropped = 0;
+        (void)lg_worker_trace(workers[i], &count, &thread_dropped);
         total += count;
+        dropped += thread_dropped;
     }
     struct lg_trace_record *all = calloc(total ? total : 1, sizeof(*all));
     if (all == NULL) {
@@ -83,11 +86,19 @@ static bool write_trace(FILE *file, struct lg_worker **workers, int thread_count
     size_t at = 0;
     for (int i = 0; i < thread_count; i++) {
         size_t count = 0;
-        const struct lg_trace_record *records = lg_worker_trace(workers[i], &count);
+        uint64_t thread_dropped = 0;
+        const struct lg_trace_record *records = lg_worker_trace(workers[i], &count, &thread_dropped);
         memcpy(all + at, records, count * sizeof(*all));
         at += count;
     }
     qsort(all, total, sizeof(*all), by_due);
+    if (dropped > 0) {
+        fprintf(stderr, "kpki-loadgen: --trace holds %zu operations; %llu more were measured but "
+                        "not traced (at most %u per thread)\n",
+                total, (unsigned long long)dropped, LG_TRACE_MAX_RECORDS);
+        fprintf(file, "# %llu operations of the window are not in this trace\n",
+                (unsigned long long)dropped);
+    }
     fprintf(file, "# due_ns sent_ns end_ns latency_ns thread connection outcome\n");
     for (size_t i = 0; i < total; i++) {
         const struct lg_trace_record *r = &all[i];

@@ -64,7 +64,6 @@ void lg_tally_merge(struct lg_tally *into, const struct lg_tally *from)
     into->reconnects += from->reconnects;
     into->idle_closed += from->idle_closed;
     into->open_before += from->open_before;
-    into->warmed += from->warmed;
     if (into->first_open_error[0] == '\0') {
         memcpy(into->first_open_error, from->first_open_error, sizeof(into->first_open_error));
     }
@@ -164,8 +163,9 @@ static void print_text(const struct lg_run *run, const struct lg_tally *tally,
     if (options->mode == LG_MODE_REQUEST) {
         char warmup[48] = "no warm-up";
         if (!options->no_warmup) {
+            /* A connection counts as open only once its warm-up request was answered. */
             snprintf(warmup, sizeof(warmup), "%llu warm-up requests answered",
-                     (unsigned long long)tally->warmed);
+                     (unsigned long long)tally->open_before);
         }
         printf("connections   %llu of %d open before the window (%s), %llu reopened in it, %llu "
                "idle ones closed by the server\n",
@@ -280,7 +280,10 @@ static void print_json(const struct lg_run *run, const struct lg_tally *tally,
     print_json_server(run, window, f);
     printf(",\"connections_open_before\":%llu,\"warmup_answers\":%llu,\"reconnects\":%llu,"
            "\"idle_closed\":%llu,\"first_open_error\":",
-           (unsigned long long)tally->open_before, (unsigned long long)tally->warmed,
+           (unsigned long long)tally->open_before,
+           (unsigned long long)(options->mode == LG_MODE_REQUEST && !options->no_warmup
+                                    ? tally->open_before
+                                    : 0),
            (unsigned long long)tally->reconnects, (unsigned long long)tally->idle_closed);
     print_json_string(tally->first_open_error);
     printf("}\n");

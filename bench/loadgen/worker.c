@@ -107,6 +107,7 @@ struct lg_worker {
     struct lg_tally tally;
     struct lg_trace_record *trace; /* owned; --trace only */
     size_t trace_count, trace_capacity;
+    uint64_t trace_dropped; /* operations past LG_TRACE_MAX_RECORDS or memory */
     char read_buffer[READ_CHUNK];
 };
 
@@ -178,22 +179,21 @@ static void end_operation(struct lg_worker *worker, struct conn *conn)
     }
 }
 
-/* At most this many operations per thread are traced (the rest are measured, not traced). */
-#define TRACE_MAX_RECORDS (16u * 1024 * 1024)
-
-/* Records a window's operation that just ended, for --trace. */
-static void trace_operation(struct lg_worker *worker, const struct conn *conn, int kind)
+/* Records a window's operation that ended at end_ns, for --trace. */
+static void trace_operation(struct lg_worker *worker, const struct conn *conn, int kind,
+                            uint64_t end_ns)
 {
-    if (worker->run->options->trace_file == NULL || conn->operation == OP_OPEN) {
+    if (worker->run->options->trace_file == NULL) {
         return;
     }
     if (worker->trace_count == worker->trace_capacity) {
         size_t capacity = worker->trace_capacity ? worker->trace_capacity * 2 : 4096;
-        struct lg_trace_record *grown = capacity <= TRACE_MAX_RECORDS
+        struct lg_trace_record *grown = capacity <= LG_TRACE_MAX_RECORDS
                                             ? realloc(worker->trace, capacity * sizeof(*grown))
                                             : NULL;
         if (grown == NULL) {
-            return; /* the report still counts it; the trace says how many it holds */
+            worker->trace_dropped++; /* the report still counts it */
+            return;
         }
         worker->trace = grown;
         worker->trace_capacity = capacity;
@@ -201,7 +201,7 @@ static void trace_operation(struct lg_worker *worker, const struct conn *conn, i
     worker->trace[worker->trace_count++] = (struct lg_trace_record){
         .due_ns = conn->started_ns,
         .sent_ns = conn->sent_ns,
-        .end_ns = lg_now_ns(),
+        .end_ns = end_ns,
         .conn = (uint32_t)(conn - worker->conns),
         .thread = (int16_t)worker->id,
         .kind = (int16_t)kind,
@@ -216,7 +216,7 @@ static void finish_ok(struct lg_worker *worker, struct conn *conn, bool keep_ope
         worker->tally.ok++;
         uint64_t now = lg_now_ns();
         lg_histogram_record(&worker->tally.latency, now - conn->started_ns);
-        trace_operation(worker, conn, -1);
+        trace_operation(worker, conn, -1, now);
     }
     if (keep_open) {
         conn->state = CONN_IDLE;
@@ -236,7 +236,7 @@ static void finish_error(struct lg_worker *worker, struct conn *conn, enum lg_er
         }
     } else {
         lg_tally_error(&worker->tally, kind, detail);
-        trace_operation(worker, conn, (int)kind);
+        trace_operation(worker, conn, (int)kind, lg_now_ns());
     }
     close_conn(conn);
     end_operation(worker, conn);
@@ -253,7 +253,6 @@ static void finish_response(struct lg_worker *worker, struct conn *conn)
                          "the server closed the connection after the warm-up request");
             return;
         }
-        worker->tally.warmed++;
         finish_ok(worker, conn, true);
         return;
     }
@@ -266,7 +265,7 @@ static void finish_response(struct lg_worker *worker, struct conn *conn)
     char detail[16];
     snprintf(detail, sizeof(detail), "%d", status);
     lg_tally_error(&worker->tally, LG_ERR_HTTP, detail);
-    trace_operation(worker, conn, LG_ERR_HTTP);
+    trace_operation(worker, conn, LG_ERR_HTTP, lg_now_ns());
     if (keep_open) {
         conn->state = CONN_IDLE;
     } else {
@@ -817,9 +816,11 @@ void lg_worker_free(struct lg_worker *worker)
     free(worker);
 }
 
-const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count)
+const struct lg_trace_record *lg_worker_trace(const struct lg_worker *worker, size_t *count,
+                                             uint64_t *dropped)
 {
     *count = worker->trace_count;
+    *dropped = worker->trace_dropped;
     return worker->trace;
 }
 
