@@ -7,7 +7,7 @@
  * OpenSSL 3.0 decodes its public key through OSSL_DECODER_CTX_new_for_pkey, which builds its
  * decoder chains afresh on every call by walking every key manager and every decoder the
  * library context offers: 18 key managers and about 60 decoders in the default provider, for
- * one P-256 or RSA key. That walk was 17 % of the API server's CPU per handshake
+ * one P-256 or RSA key. That walk was 17-20 % of the API server's CPU per handshake
  * (docs/benchmarks.md, fifth round; upstream: openssl/openssl#17950, fixed by caching decoder
  * contexts in 3.2, #21426; Debian 12 has 3.0). With only the key managers a TLS peer can need
  * and the decoders of SubjectPublicKeyInfo, a P-256 certificate decodes in 44 us instead of
@@ -26,9 +26,9 @@
  * when the first handshake signs with it.
  *
  * What a TLS peer loses: a client certificate whose key is of a type not kept (SM2) no longer
- * decodes, so OpenSSL hands the server no certificate and the request is judged as one
- * without (401, or anonymous when that is on) instead of by the authenticator. Such a client
- * could not sign its CertificateVerify with OpenSSL's default TLS signature algorithms anyway.
+ * decodes here. No OpenSSL client can present one: curl and openssl s_client refuse an SM2
+ * certificate before connecting ("unknown certificate type"). What the server does with one
+ * from another TLS stack is not tested.
  *
  * Both contexts live as long as the process: the servers' connections may use them until the
  * last one ends, and OpenSSL's exit handler does not free contexts it did not make. If they

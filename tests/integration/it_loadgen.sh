@@ -196,5 +196,18 @@ expect_exit 3 "$LOADGEN" --url "$url/version" --ca "$pki/ca.crt" --server-pid 21
 stderr_has "--server-pid"
 pass "a missing CA file, a key that does not match, a process that does not exist: exit 3"
 
+# kpki-micro (bench/micro), the loops behind docs/benchmarks.md's single-call figures: each
+# mode runs and prints its figures; a certificate it cannot read is exit 2.
+if [ -n "${KPKI_MICRO:-}" ]; then
+    "$KPKI_MICRO" d2i "$WORK/admin.crt" 2 >"$WORK/micro.txt" || fail "kpki-micro d2i failed"
+    [ "$(grep -c 'us CPU per decode' "$WORK/micro.txt")" = 2 ] || fail "kpki-micro d2i: $(cat "$WORK/micro.txt")"
+    printf '{"sub":"system:serviceaccount:a:b","aud":["x"],"exp":1}' >"$WORK/claims.json"
+    "$KPKI_MICRO" json "$WORK/claims.json" | grep -q 'json_loadb of 55 bytes' || fail "kpki-micro json"
+    "$KPKI_MICRO" digest | grep -q 'fetched once' || fail "kpki-micro digest"
+    expect_exit 2 "$KPKI_MICRO" d2i "$WORK/missing.crt"
+    stderr_has "'$WORK/missing.crt'"
+    pass "kpki-micro: d2i, json and digest run; an unreadable certificate exits 2"
+fi
+
 stop_apiserver
 pass "the server stops cleanly after the load"
