@@ -304,18 +304,26 @@ static void write_cache_lookups(struct out *o, const char *name, const char *hel
         name, help, name, name, (unsigned long long)hits, name, (unsigned long long)misses);
 }
 
-/* One of the authenticator's verdict caches, read from the current trust snapshot (its counts
- * start again when the snapshot is rebuilt). */
-static void write_authn_cache(struct out *o, struct kp_api *api,
-                              void (*stats)(const struct kp_authn *, uint64_t *, uint64_t *),
-                              const char *name, const char *help)
+/* The authenticator's two verdict caches, read from one trust snapshot (their counts start
+ * again when the snapshot is rebuilt). */
+static void write_authn_caches(struct out *o, struct kp_api *api)
 {
     struct kp_trust *trust = kp_api_trust(api);
-    uint64_t hits = 0, misses = 0;
-    if (trust)
-        stats(trust->authn, &hits, &misses);
+    uint64_t token_hits = 0, token_misses = 0, chain_hits = 0, chain_misses = 0;
+    if (trust) {
+        kp_authn_token_cache_stats(trust->authn, &token_hits, &token_misses);
+        kp_authn_chain_cache_stats(trust->authn, &chain_hits, &chain_misses);
+    }
     kp_trust_unref(trust);
-    write_cache_lookups(o, name, help, hits, misses);
+    write_cache_lookups(o, "kpki_token_cache_requests_total",
+                        "Service-account tokens looked up in the verified-token cache (since the "
+                        "last reload of a CA, CRL or key)",
+                        token_hits, token_misses);
+    write_cache_lookups(o, "kpki_client_cert_cache_requests_total",
+                        "Client certificate chains looked up in the verified-chain cache, once "
+                        "per CA checked on a connection's first request (since the last reload "
+                        "of a CA, CRL or key)",
+                        chain_hits, chain_misses);
 }
 
 static void write_object_cache(struct out *o, struct kp_api *api)
@@ -477,14 +485,7 @@ void kp_metrics_handle(struct kp_call *call)
     if (api->metrics) {
         write_requests(&o, api->metrics);
         write_authn(&o, api->metrics);
-        write_authn_cache(&o, api, kp_authn_token_cache_stats, "kpki_token_cache_requests_total",
-                          "Service-account tokens looked up in the verified-token cache (since the "
-                          "last reload of a CA, CRL or key)");
-        write_authn_cache(&o, api, kp_authn_chain_cache_stats,
-                          "kpki_client_cert_cache_requests_total",
-                          "Client certificate chains looked up in the verified-chain cache, once "
-                          "per CA checked on a connection's first request (since the last reload "
-                          "of a CA, CRL or key)");
+        write_authn_caches(&o, api);
         write_object_cache(&o, api);
         write_process(&o, api->metrics);
     }

@@ -196,16 +196,11 @@ static bool verify_memoized(const struct kp_authn *authn, const struct kp_authn_
 
 static void leaf_fingerprint_extra(X509 *leaf, char *out, size_t size)
 {
-    char hex[3 * 32 + 1];
+    /* Upstream's credential id: lower-case hex without separators, which is what
+     * kp_cert_fingerprint writes. */
+    char hex[2 * 32 + 1];
     kp_cert_fingerprint(leaf, "sha256", hex, sizeof(hex));
-    /* Upstream's credential id is lower-case hex without separators; normalise whatever
-     * kp_cert_fingerprint's formatting is. */
-    size_t n = 0;
-    n += (size_t)snprintf(out, size, "X509SHA256=");
-    for (const char *p = hex; *p && n + 1 < size; p++)
-        if (*p != ':')
-            out[n++] = (char)tolower((unsigned char)*p);
-    out[n < size ? n : size - 1] = '\0';
+    snprintf(out, size, "X509SHA256=%s", hex);
 }
 
 /* The leaf's CN and organizations (as groups), read from the certificate once per connection:
