@@ -84,8 +84,8 @@ enum kp_result kp_authn_user_set(struct kp_user *user, const char *name, const c
     return KP_OK;
 }
 
-enum kp_result kp_authn_user_add_extra(struct kp_user *user, const char *key,
-                                       const char *value, struct kp_error *err)
+enum kp_result kp_authn_user_add_extra(struct kp_user *user, const char *key, const char *value,
+                                       struct kp_error *err)
 {
     if (!user->extra)
         user->extra = json_object();
@@ -268,7 +268,8 @@ static enum auth_answer check_bound_object(const struct kp_authn *authn, const c
     const char *name = json_str(ref, "name");
     const char *uid = json_str(ref, "uid");
     if (!name || !uid) {
-        kp_authn_set_reason(result, "serviceaccount: token's bound %s reference is incomplete", resource);
+        kp_authn_set_reason(result, "serviceaccount: token's bound %s reference is incomplete",
+                            resource);
         return AUTH_FAIL;
     }
     json_t *object = authn->lookup(authn->lookup_context, resource, ns, name);
@@ -276,17 +277,20 @@ static enum auth_answer check_bound_object(const struct kp_authn *authn, const c
     const char *deleted = object ? deletion_timestamp(object) : NULL;
     int64_t deleted_at = 0;
     if (!object) {
-        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" the token is bound to does not exist",
-                   resource, name);
+        kp_authn_set_reason(result,
+                            "serviceaccount: %s \"%s\" the token is bound to does not exist",
+                            resource, name);
         answer = AUTH_FAIL;
     } else if (!object_uid(object) || strcmp(object_uid(object), uid) != 0) {
-        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" UID (%s) does not match the token's (%s)",
-                   resource, name, object_uid(object) ? object_uid(object) : "", uid);
+        kp_authn_set_reason(result,
+                            "serviceaccount: %s \"%s\" UID (%s) does not match the token's (%s)",
+                            resource, name, object_uid(object) ? object_uid(object) : "", uid);
         answer = AUTH_FAIL;
     } else if (deleted && kp_time_parse_rfc3339(deleted, &deleted_at, NULL) == KP_OK &&
                deleted_at < now - KP_SA_TOKEN_LEEWAY) {
-        kp_authn_set_reason(result, "serviceaccount: %s \"%s\" the token is bound to is being deleted",
-                   resource, name);
+        kp_authn_set_reason(result,
+                            "serviceaccount: %s \"%s\" the token is bound to is being deleted",
+                            resource, name);
         answer = AUTH_FAIL;
     }
     json_decref(object);
@@ -300,14 +304,17 @@ static enum auth_answer check_service_account(const struct kp_authn *authn, cons
     json_t *sa = authn->lookup(authn->lookup_context, "serviceaccounts", ns, name);
     enum auth_answer answer = AUTH_OK;
     if (!sa) {
-        kp_authn_set_reason(result, "serviceaccount: service account %s/%s does not exist", ns, name);
+        kp_authn_set_reason(result, "serviceaccount: service account %s/%s does not exist", ns,
+                            name);
         answer = AUTH_FAIL;
     } else if (uid && (!object_uid(sa) || strcmp(object_uid(sa), uid) != 0)) {
-        kp_authn_set_reason(result, "serviceaccount: service account %s/%s UID does not match the token's",
-                   ns, name);
+        kp_authn_set_reason(result,
+                            "serviceaccount: service account %s/%s UID does not match the token's",
+                            ns, name);
         answer = AUTH_FAIL;
     } else if (deletion_timestamp(sa)) {
-        kp_authn_set_reason(result, "serviceaccount: service account %s/%s is being deleted", ns, name);
+        kp_authn_set_reason(result, "serviceaccount: service account %s/%s is being deleted", ns,
+                            name);
         answer = AUTH_FAIL;
     }
     json_decref(sa);
@@ -342,7 +349,8 @@ static enum auth_answer validate_legacy(const struct kp_authn *authn, const char
     const char *sub = json_str(claims, "sub");
     char expected_sub[512];
     if (!ns || !secret_name || !sa_name || !sa_uid || !*ns || !*sa_name) {
-        kp_authn_set_reason(result, "serviceaccount: legacy token lacks its service-account claims");
+        kp_authn_set_reason(result,
+                            "serviceaccount: legacy token lacks its service-account claims");
         return AUTH_FAIL;
     }
     snprintf(expected_sub, sizeof(expected_sub), "%s%s:%s", KP_SA_USER_PREFIX, ns, sa_name);
@@ -362,8 +370,9 @@ static enum auth_answer validate_legacy(const struct kp_authn *authn, const char
     bool deleting = secret && deletion_timestamp(secret);
     json_decref(secret);
     if (!same || deleting) {
-        kp_authn_set_reason(result, "serviceaccount: the secret %s/%s of a legacy token no longer holds it",
-                   ns, secret_name);
+        kp_authn_set_reason(result,
+                            "serviceaccount: the secret %s/%s of a legacy token no longer holds it",
+                            ns, secret_name);
         return AUTH_FAIL;
     }
     if (check_service_account(authn, ns, sa_name, sa_uid, result) != AUTH_OK)
@@ -391,7 +400,8 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
     snprintf(expected_sub, sizeof(expected_sub), "%s%s:%s", KP_SA_USER_PREFIX, ns, sa_name);
     const char *sub = json_str(claims, "sub");
     if (!sub || strcmp(sub, expected_sub) != 0) {
-        kp_authn_set_reason(result, "serviceaccount: token's sub does not match its kubernetes.io claims");
+        kp_authn_set_reason(result,
+                            "serviceaccount: token's sub does not match its kubernetes.io claims");
         return AUTH_FAIL;
     }
     const json_t *pod = json_object_get(k8s, "pod");
@@ -418,7 +428,8 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
             continue;
         const char *name = json_str(extras[i].ref, "name");
         const char *uid = json_str(extras[i].ref, "uid");
-        if ((name && (*rc = kp_authn_user_add_extra(user, extras[i].name_key, name, err)) != KP_OK) ||
+        if ((name &&
+             (*rc = kp_authn_user_add_extra(user, extras[i].name_key, name, err)) != KP_OK) ||
             (uid && (*rc = kp_authn_user_add_extra(user, extras[i].uid_key, uid, err)) != KP_OK))
             return AUTH_FAIL;
     }
@@ -426,8 +437,8 @@ static enum auth_answer validate_bound(const struct kp_authn *authn, const json_
     if (jti) {
         char credential[160];
         snprintf(credential, sizeof(credential), "JTI=%s", jti);
-        if ((*rc = kp_authn_user_add_extra(user, "authentication.kubernetes.io/credential-id", credential,
-                                  err)) != KP_OK)
+        if ((*rc = kp_authn_user_add_extra(user, "authentication.kubernetes.io/credential-id",
+                                           credential, err)) != KP_OK)
             return AUTH_FAIL;
     }
     return AUTH_OK;
@@ -484,7 +495,8 @@ static json_t *verified_sa_claims(const struct kp_authn *authn, const char *toke
     *rc = kp_jwt_verify_decoded(token, len, &unverified, authn->sa_keys, authn->sa_key_count, now,
                                 KP_SA_TOKEN_LEEWAY, &jwt, &verdict, err);
     if (*rc == KP_OK && verdict != KP_JWT_VALID)
-        kp_authn_set_reason(result, "serviceaccount: token refused: %s", kp_jwt_verdict_name(verdict));
+        kp_authn_set_reason(result, "serviceaccount: token refused: %s",
+                            kp_jwt_verdict_name(verdict));
     if (*rc == KP_OK && verdict == KP_JWT_VALID) {
         claims = json_incref(jwt.claims);
         /* Good until exp (plus the leeway verification allows); legacy tokens have no exp
@@ -518,8 +530,9 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
          * TokenReview for another audience must not accept them. */
         if (authn->api_audiences.count &&
             !strlist_intersects(audiences, &authn->api_audiences)) {
-            kp_authn_set_reason(result, "serviceaccount: a legacy token (no aud) is valid only for the "
-                               "API audiences");
+            kp_authn_set_reason(result,
+                                "serviceaccount: a legacy token (no aud) is valid only for the "
+                                "API audiences");
         } else {
             answer = validate_legacy(authn, token, claims, user, result, err, rc);
             if (answer == AUTH_OK &&
@@ -529,7 +542,8 @@ static enum auth_answer authn_sa_token(const struct kp_authn *authn, const char 
         }
     } else if (!claim_audiences(claims, &token_aud) || token_aud.count == 0 ||
                !strlist_intersects(&token_aud, audiences)) {
-        kp_authn_set_reason(result, "serviceaccount: token audiences do not match the API audiences");
+        kp_authn_set_reason(result,
+                            "serviceaccount: token audiences do not match the API audiences");
     } else {
         answer = validate_bound(authn, claims, now, user, result, err, rc);
         if (answer == AUTH_OK &&
@@ -644,9 +658,11 @@ static enum auth_answer authn_bootstrap(const struct kp_authn *authn, const char
     if (!object) {
         kp_authn_set_reason(result, "bootstrap-token: no secret kube-system/%s", name);
     } else if (deletion_timestamp(object)) {
-        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s is being deleted", name);
+        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s is being deleted",
+                            name);
     } else if (!type || strcmp(type, "bootstrap.kubernetes.io/token") != 0) {
-        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s has the wrong type", name);
+        kp_authn_set_reason(result, "bootstrap-token: secret kube-system/%s has the wrong type",
+                            name);
     } else if (!secret_value(object, "token-id", stored_id, sizeof(stored_id)) ||
                !secret_value(object, "token-secret", stored_secret, sizeof(stored_secret)) ||
                strcmp(stored_id, id) != 0 || strlen(stored_secret) != strlen(secret) ||
@@ -661,7 +677,8 @@ static enum auth_answer authn_bootstrap(const struct kp_authn *authn, const char
         kp_authn_set_reason(result, "bootstrap-token: token %s has expired", id);
     } else if (!secret_value(object, "usage-bootstrap-authentication", usage, sizeof(usage)) ||
                strcmp(usage, "true") != 0) {
-        kp_authn_set_reason(result, "bootstrap-token: token %s is not marked for authentication", id);
+        kp_authn_set_reason(result, "bootstrap-token: token %s is not marked for authentication",
+                            id);
     } else {
         answer = AUTH_OK;
     }
@@ -675,7 +692,8 @@ static enum auth_answer authn_bootstrap(const struct kp_authn *authn, const char
             answer = AUTH_FAIL;
         for (size_t i = 0; answer == AUTH_OK && i < extra.count; i++)
             if (!kp_bootstrap_group_valid(extra.items[i])) {
-                kp_authn_set_reason(result, "bootstrap-token: token %s has an invalid extra group", id);
+                kp_authn_set_reason(result, "bootstrap-token: token %s has an invalid extra group",
+                                    id);
                 answer = AUTH_PASS;
             }
         if (answer == AUTH_OK &&

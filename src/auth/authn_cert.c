@@ -19,7 +19,7 @@
 #include "verify/verify.h"
 
 /* Whether crl was issued by a CA of path (by name: the CRLs of other CAs do not decide it). */
-static bool crl_of_path(X509_CRL *crl, STACK_OF(X509) *path)
+static bool crl_of_path(X509_CRL *crl, STACK_OF(X509) * path)
 {
     const X509_NAME *issuer = X509_CRL_get_issuer(crl);
     for (int i = 0; i < sk_X509_num(path); i++)
@@ -30,7 +30,7 @@ static bool crl_of_path(X509_CRL *crl, STACK_OF(X509) *path)
 
 /* The earliest of the path's notAfter and the nextUpdate of its CAs' CRLs (a CRL without one
  * does not count): after it, a verification of that chain could come out otherwise. */
-static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
+static int64_t path_expires(STACK_OF(X509) * path, STACK_OF(X509_CRL) * crls)
 {
     int64_t earliest = INT64_MAX;
     for (int i = 0; i < sk_X509_num(path); i++) {
@@ -49,8 +49,8 @@ static int64_t path_expires(STACK_OF(X509) *path, STACK_OF(X509_CRL) *crls)
 
 /* Verifies the presented chain against anchors for client authentication. When it verifies,
  * *good_until (may be NULL) is path_expires of the path built and the CRLs. */
-static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crls,
-                                STACK_OF(X509) *chain, int64_t now, char *why, size_t why_size,
+static bool verify_client_chain(STACK_OF(X509) * anchors, STACK_OF(X509_CRL) * crls,
+                                STACK_OF(X509) * chain, int64_t now, char *why, size_t why_size,
                                 int64_t *good_until, struct kp_error *err, enum kp_result *rc)
 {
     X509 *leaf = sk_X509_value(chain, 0);
@@ -66,8 +66,12 @@ static bool verify_client_chain(STACK_OF(X509) *anchors, STACK_OF(X509_CRL) *crl
     /* A CA without a CRL is not checked for revocation (a second CA appended to the bundle
      * during a rotation has none yet); a CA with one is checked fully. */
     struct kp_verify_params params = {
-        .anchors = anchors, .untrusted = untrusted, .crls = crls,
-        .crl_scope = KP_CRL_PUBLISHED_ISSUERS, .at = now, .purpose = KP_PURPOSE_CLIENT,
+        .anchors = anchors,
+        .untrusted = untrusted,
+        .crls = crls,
+        .crl_scope = KP_CRL_PUBLISHED_ISSUERS,
+        .at = now,
+        .purpose = KP_PURPOSE_CLIENT,
     };
     struct kp_verify_result result = {0};
     *rc = kp_verify_chain(&params, leaf, &result, err);
@@ -102,7 +106,7 @@ static bool slot_key(const unsigned char *chain_digest, bool front_proxy,
 /* The SHA-256 over the SHA-256 of each presented certificate's DER, leaf first: the same leaf
  * with other intermediates is another chain, for they are part of what was verified. Made once
  * per connection when there is a memo. */
-static bool chain_digest(STACK_OF(X509) *chain, struct kp_authn_memo *memo,
+static bool chain_digest(STACK_OF(X509) * chain, struct kp_authn_memo *memo,
                          unsigned char digest[KP_VERDICT_KEY_SIZE])
 {
     if (memo && memo->chain_digest_known) {
@@ -118,8 +122,8 @@ static bool chain_digest(STACK_OF(X509) *chain, struct kp_authn_memo *memo,
              EVP_DigestUpdate(md, cert_digest, len) == 1;
     }
     unsigned int digest_len = 0;
-    ok = ok && EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
-         digest_len == KP_VERDICT_KEY_SIZE;
+    ok =
+        ok && EVP_DigestFinal_ex(md, digest, &digest_len) == 1 && digest_len == KP_VERDICT_KEY_SIZE;
     EVP_MD_CTX_free(md);
     if (ok && memo) {
         memcpy(memo->chain_digest, digest, KP_VERDICT_KEY_SIZE);
@@ -292,8 +296,9 @@ enum auth_answer kp_authn_x509(const struct kp_authn *authn, const struct kp_aut
     /* The organizations, in order, are the groups. */
     kp_strlist_wipe(&user->groups);
     user->groups = organizations;
-    if (*rc != KP_OK || (*rc = kp_authn_user_add_extra(user, "authentication.kubernetes.io/credential-id",
-                                              credential, err)) != KP_OK)
+    if (*rc != KP_OK ||
+        (*rc = kp_authn_user_add_extra(user, "authentication.kubernetes.io/credential-id",
+                                       credential, err)) != KP_OK)
         return AUTH_FAIL;
     result->method = "x509";
     return AUTH_OK;
@@ -332,8 +337,8 @@ enum auth_answer kp_authn_requestheader(const struct kp_authn *authn,
     char cn[256];
     kp_cert_common_name(sk_X509_value(input->peer_chain, 0), cn, sizeof(cn));
     if (authn->allowed_names.count && !kp_strlist_contains(&authn->allowed_names, cn)) {
-        kp_authn_set_reason(result, "requestheader: x509: subject with cn=%s is not in the allowed list",
-                   cn);
+        kp_authn_set_reason(
+            result, "requestheader: x509: subject with cn=%s is not in the allowed list", cn);
         return AUTH_FAIL;
     }
     const char *name = NULL;

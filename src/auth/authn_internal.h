@@ -16,10 +16,10 @@
 enum auth_answer { AUTH_PASS, AUTH_OK, AUTH_FAIL };
 
 struct kp_authn {
-    STACK_OF(X509) *client_ca;
-    STACK_OF(X509_CRL) *client_crls;
-    STACK_OF(X509) *requestheader_ca;
-    STACK_OF(X509_CRL) *requestheader_crls;
+    STACK_OF(X509) * client_ca;
+    STACK_OF(X509_CRL) * client_crls;
+    STACK_OF(X509) * requestheader_ca;
+    STACK_OF(X509_CRL) * requestheader_crls;
     struct kp_strlist allowed_names;
     struct kp_strlist username_headers;
     struct kp_strlist group_headers;
@@ -43,8 +43,8 @@ void kp_authn_set_reason(struct kp_authn_result *result, const char *fmt, ...) K
 enum kp_result kp_authn_user_set(struct kp_user *user, const char *name, const char *uid,
                                  struct kp_error *err);
 /* Appends value to the extra key (created when absent). */
-enum kp_result kp_authn_user_add_extra(struct kp_user *user, const char *key,
-                                       const char *value, struct kp_error *err);
+enum kp_result kp_authn_user_add_extra(struct kp_user *user, const char *key, const char *value,
+                                       struct kp_error *err);
 
 /* The certificate authenticators (authn_cert.c): the front proxy (request header) and x509.
  * AUTH_FAIL with *rc != KP_OK means the check could not run (err says why). */
@@ -53,8 +53,7 @@ enum auth_answer kp_authn_requestheader(const struct kp_authn *authn,
                                         struct kp_user *user, struct kp_authn_result *result,
                                         struct kp_error *err, enum kp_result *rc);
 enum auth_answer kp_authn_x509(const struct kp_authn *authn, const struct kp_authn_input *input,
-                               int64_t now, struct kp_user *user,
-                               struct kp_authn_result *result, struct kp_error *err,
-                               enum kp_result *rc);
+                               int64_t now, struct kp_user *user, struct kp_authn_result *result,
+                               struct kp_error *err, enum kp_result *rc);
 
 #endif
