@@ -20,8 +20,11 @@
 #include <netinet/in.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -41,7 +44,7 @@
 
 static struct {
     char dir[512];
-    char ca_cert[700];
+    char ca_cert[700], ca_key[700];
     char server1_cert[700], server1_key[700];
     char server2_cert[700], server2_key[700];
     char client_cert[700], client_key[700], client_chain[700];
@@ -112,6 +115,7 @@ static int make_pki(void **state)
     (void)state;
     test_make_dir("http", pki.dir, sizeof(pki.dir));
     test_path(pki.ca_cert, sizeof(pki.ca_cert), pki.dir, "ca.crt");
+    test_path(pki.ca_key, sizeof(pki.ca_key), pki.dir, "ca.key");
     test_path(pki.server1_cert, sizeof(pki.server1_cert), pki.dir, "server1.crt");
     test_path(pki.server1_key, sizeof(pki.server1_key), pki.dir, "server1.key");
     test_path(pki.server2_cert, sizeof(pki.server2_cert), pki.dir, "server2.crt");
@@ -123,6 +127,7 @@ static int make_pki(void **state)
     EVP_PKEY *ca_key = new_key();
     X509 *ca = issue("kpki-test-ca", true, 0, ca_key, NULL, NULL);
     write_cert(ca, pki.ca_cert, false);
+    write_key(ca_key, pki.ca_key);
 
     EVP_PKEY *key1 = new_key();
     X509 *server1 = issue("kpki-test-server-1", false, KP_EKU_SERVER_AUTH, key1, ca, ca_key);
@@ -396,6 +401,10 @@ struct client_options {
     int max_version; /* 0: default */
     bool legacy;     /* security level 0, to be able to offer TLS 1.1 */
     int rcvbuf;      /* the socket's receive buffer; 0: the system's */
+    const char *groups;       /* key-exchange groups offered, or NULL (OpenSSL's) */
+    const char *ciphers;      /* TLS 1.2 cipher list, or NULL */
+    const char *ciphersuites; /* TLS 1.3 suites, or NULL */
+    const char *sigalgs;      /* signature algorithms, or NULL */
 };
 
 /* rcvbuf: the socket's receive buffer (0: the system's), set before connecting so that the
@@ -459,6 +468,14 @@ static struct client *client_open(int port, const struct client_options *options
         assert_int_equal(SSL_CTX_use_certificate_chain_file(c->ctx, options->cert_chain), 1);
         assert_int_equal(SSL_CTX_use_PrivateKey_file(c->ctx, options->key, SSL_FILETYPE_PEM), 1);
     }
+    if (options->groups != NULL)
+        assert_int_equal(SSL_CTX_set1_groups_list(c->ctx, options->groups), 1);
+    if (options->ciphers != NULL)
+        assert_int_equal(SSL_CTX_set_cipher_list(c->ctx, options->ciphers), 1);
+    if (options->ciphersuites != NULL)
+        assert_int_equal(SSL_CTX_set_ciphersuites(c->ctx, options->ciphersuites), 1);
+    if (options->sigalgs != NULL)
+        assert_int_equal(SSL_CTX_set1_sigalgs_list(c->ctx, options->sigalgs), 1);
     if (options->alpn != NULL) {
         assert_int_equal(SSL_CTX_set_alpn_protos(c->ctx, (const unsigned char *)options->alpn,
                                                  (unsigned)options->alpn_len),
@@ -1394,9 +1411,128 @@ static void test_tls_ctx_errors(void **state)
     SSL_CTX_free(ctx);
 }
 
-/* kpki's TLS library context (tls_libctx.c): the key types a TLS peer may use and the
- * decoders of SubjectPublicKeyInfo, nothing else. A certificate decodes there and its key is
- * that provider's. */
+/* What the servers' filtered library context (tls_libctx.c) must keep: every key exchange
+ * group, cipher suite and client key type a TLS 1.2 or 1.3 client may pick completes a
+ * handshake with a client certificate, and the server decodes the client's key. */
+/* A key of OpenSSL's type name (RSA ones 2048 bits), or NULL. */
+static EVP_PKEY *any_key(const char *type)
+{
+    EVP_PKEY *key = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
+        (strncmp(type, "RSA", 3) != 0 || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) == 1))
+        EVP_PKEY_generate(ctx, &key);
+    EVP_PKEY_CTX_free(ctx);
+    return key;
+}
+
+static void test_tls_algorithms(void **state)
+{
+    (void)state;
+    const struct {
+        const char *row;
+        const char *key_type; /* the client key: "EC" (P-256), "P-384", or an OpenSSL name */
+        int max_version;
+        const char *groups, *ciphers, *ciphersuites, *sigalgs;
+        const char *want_cipher; /* the suite negotiated */
+    } rows[] = {
+        {"TLS 1.3 X25519 AES-128-GCM", "EC", 0, "X25519", NULL, "TLS_AES_128_GCM_SHA256", NULL,
+         "TLS_AES_128_GCM_SHA256"},
+        {"TLS 1.3 X448 ChaCha20", "EC", 0, "X448", NULL, "TLS_CHACHA20_POLY1305_SHA256", NULL,
+         "TLS_CHACHA20_POLY1305_SHA256"},
+        {"TLS 1.3 P-256 AES-256-GCM", "EC", 0, "P-256", NULL, "TLS_AES_256_GCM_SHA384", NULL,
+         "TLS_AES_256_GCM_SHA384"},
+        {"TLS 1.3 P-384", "P-384", 0, "P-384", NULL, NULL, NULL, NULL},
+        {"TLS 1.3 P-521", "EC", 0, "P-521", NULL, NULL, NULL, NULL},
+        {"TLS 1.3 ffdhe2048", "EC", 0, "ffdhe2048", NULL, NULL, NULL, NULL},
+        {"TLS 1.3 RSA client, rsa_pss_rsae", "RSA", 0, NULL, NULL, NULL, NULL, NULL},
+        {"TLS 1.3 RSA-PSS client key, rsa_pss_pss", "RSA-PSS", 0, NULL, NULL, NULL, NULL, NULL},
+        {"TLS 1.3 Ed25519 client", "ED25519", 0, NULL, NULL, NULL, NULL, NULL},
+        {"TLS 1.3 Ed448 client", "ED448", 0, NULL, NULL, NULL, NULL, NULL},
+        {"TLS 1.2 ECDHE-ECDSA-AES128-GCM", "EC", TLS1_2_VERSION, NULL,
+         "ECDHE-ECDSA-AES128-GCM-SHA256", NULL, NULL, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {"TLS 1.2 ECDHE-ECDSA-AES256-GCM, P-384 client", "P-384", TLS1_2_VERSION, NULL,
+         "ECDHE-ECDSA-AES256-GCM-SHA384", NULL, NULL, "ECDHE-ECDSA-AES256-GCM-SHA384"},
+        {"TLS 1.2 ECDHE-ECDSA-CHACHA20", "EC", TLS1_2_VERSION, NULL,
+         "ECDHE-ECDSA-CHACHA20-POLY1305", NULL, NULL, "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {"TLS 1.2 RSA client, PKCS#1 v1.5", "RSA", TLS1_2_VERSION, NULL, NULL, NULL,
+         "RSA+SHA256:ECDSA+SHA256", NULL},
+        {"TLS 1.2 RSA client, rsa_pss_rsae", "RSA", TLS1_2_VERSION, NULL, NULL, NULL,
+         "rsa_pss_rsae_sha256:ECDSA+SHA256", NULL},
+        {"TLS 1.2 Ed25519 client", "ED25519", TLS1_2_VERSION, NULL, NULL, NULL, NULL, NULL},
+    };
+    struct fixture f;
+    start_server(&f, NULL, 1);
+    BIO *ca_bio = BIO_new_file(pki.ca_cert, "r");
+    assert_non_null(ca_bio);
+    X509 *ca = PEM_read_bio_X509(ca_bio, NULL, NULL, NULL);
+    BIO_free(ca_bio);
+    EVP_PKEY *ca_key = NULL;
+    struct kp_error err;
+    assert_int_equal(kp_key_from_file(pki.ca_key, &ca_key, &err), KP_OK);
+    char cert_path[760], key_path[760];
+    test_path(cert_path, sizeof(cert_path), pki.dir, "algorithms.crt");
+    test_path(key_path, sizeof(key_path), pki.dir, "algorithms.key");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        EVP_PKEY *key =
+            strcmp(rows[i].key_type, "EC") == 0      ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
+            : strcmp(rows[i].key_type, "P-384") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384")
+                                                     : any_key(rows[i].key_type);
+        if (key == NULL)
+            fail_msg("%s: cannot make a %s key", rows[i].row, rows[i].key_type);
+        X509 *cert = issue("bob", false, KP_EKU_CLIENT_AUTH, key, ca, ca_key);
+        write_cert(cert, cert_path, false);
+        BIO *key_bio = BIO_new_file(key_path, "w");
+        assert_non_null(key_bio);
+        assert_int_equal(PEM_write_bio_PrivateKey(key_bio, key, NULL, NULL, 0, NULL, NULL), 1);
+        BIO_free(key_bio);
+        struct client_options options = {
+            .cert_chain = cert_path,
+            .key = key_path,
+            .max_version = rows[i].max_version,
+            .groups = rows[i].groups,
+            .ciphers = rows[i].ciphers,
+            .ciphersuites = rows[i].ciphersuites,
+            .sigalgs = rows[i].sigalgs,
+        };
+        struct client *c = client_open(f.port, &options);
+        if (c == NULL)
+            fail_msg("%s: the handshake failed", rows[i].row);
+        assert_int_equal(SSL_version(c->ssl),
+                         rows[i].max_version ? rows[i].max_version : TLS1_3_VERSION);
+        if (rows[i].want_cipher != NULL)
+            assert_string_equal(SSL_get_cipher_name(c->ssl), rows[i].want_cipher);
+        struct response r;
+        must_request(c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+        json_t *echo = body_json(&r);
+        if (strcmp(jstr(echo, "peer_cn"), "bob") != 0 ||
+            strcmp(jstr(echo, "peer_key_provider"), "kpki-tls") != 0)
+            fail_msg("%s: the server saw %s", rows[i].row, r.body);
+        json_decref(echo);
+        response_free(&r);
+        client_close(c);
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    }
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    stop_server(&f);
+}
+
+/* libctx offers the algorithm kept of the kind KIND (EVP_MD, EVP_KDF ...) and not dropped. */
+#define EXPECT_OFFERED(KIND, libctx, kept, dropped)                                                \
+    do {                                                                                           \
+        KIND *offered = KIND##_fetch(libctx, kept, NULL);                                          \
+        if (offered == NULL)                                                                       \
+            fail_msg("no %s %s in the TLS library context", #KIND, kept);                          \
+        KIND##_free(offered);                                                                      \
+        if ((offered = KIND##_fetch(libctx, dropped, NULL)) != NULL)                               \
+            fail_msg("%s %s is still offered in the TLS library context", #KIND, dropped);         \
+    } while (0)
+
+/* kpki's TLS library context (tls_libctx.c): the algorithms libssl uses for TLS 1.2 and 1.3
+ * and the decoders of SubjectPublicKeyInfo for certificate keys, nothing else. A certificate
+ * decodes there and its key is that provider's. */
 static void test_tls_libctx(void **state)
 {
     (void)state;
@@ -1404,20 +1540,40 @@ static void test_tls_libctx(void **state)
     assert_non_null(libctx);
     assert_ptr_equal(kp_tls_libctx(), libctx); /* built once */
     /* (test_client_certificate checks that a served client's key comes from this context.) */
-    const char *kept[] = {"EC",      "RSA", "RSA-PSS", "DSA",  "X25519",  "X448",
-                          "ED25519", "DH",  "HMAC",    "HKDF", "TLS1-PRF"};
+    const char *kept[] = {"EC", "RSA", "RSA-PSS", "DSA", "X25519", "X448", "ED25519", "DH", "HMAC"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
         EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, kept[i], NULL);
         if (keymgmt == NULL)
             fail_msg("no key manager for %s in the TLS library context", kept[i]);
         EVP_KEYMGMT_free(keymgmt);
     }
-    const char *dropped[] = {"SM2", "SCRYPT", "SIPHASH"};
+    const char *dropped[] = {"SM2", "SCRYPT", "SIPHASH", "HKDF", "TLS1-PRF"};
     for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
         EVP_KEYMGMT *keymgmt = EVP_KEYMGMT_fetch(libctx, dropped[i], NULL);
         if (keymgmt != NULL)
             fail_msg("%s is still offered in the TLS library context", dropped[i]);
     }
+    /* The other operations: what TLS uses, and not the rest of the default provider (which
+     * OpenSSL 3.0 would copy on every key decoding, tls_libctx.c). */
+    const struct {
+        const char *name;
+        bool offered;
+    } ciphers[] = {
+        {"AES-128-GCM", true},       {"AES-256-GCM", true},   {"ChaCha20-Poly1305", true},
+        {"CAMELLIA-128-CBC", false}, {"DES-EDE3-CBC", false}, {"SM4-CBC", false},
+        {"AES-128-CBC", false},
+    };
+    for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+        EVP_CIPHER *cipher = EVP_CIPHER_fetch(libctx, ciphers[i].name, NULL);
+        if ((cipher != NULL) != ciphers[i].offered)
+            fail_msg("the cipher %s is %s in the TLS library context", ciphers[i].name,
+                     cipher != NULL ? "offered" : "missing");
+        EVP_CIPHER_free(cipher);
+    }
+    EXPECT_OFFERED(EVP_MD, libctx, "SHA2-384", "SHA3-256");
+    EXPECT_OFFERED(EVP_KDF, libctx, "TLS13-KDF", "SCRYPT");
+    EXPECT_OFFERED(EVP_MAC, libctx, "HMAC", "CMAC");
+    EXPECT_OFFERED(EVP_SIGNATURE, libctx, "ECDSA", "SM2");
     ERR_clear_error();
     /* A certificate decodes, and its key belongs to the filtering provider. */
     BIO *bio = BIO_new_file(pki.client_cert, "r");
@@ -1435,6 +1591,8 @@ static void test_tls_libctx(void **state)
     OSSL_DECODER_free(decoder);
     assert_null(OSSL_DECODER_fetch(libctx, "EC", "structure=PrivateKeyInfo"));
     assert_null(OSSL_DECODER_fetch(libctx, "SM2", "structure=SubjectPublicKeyInfo"));
+    /* Keys that cannot sign a CertificateVerify are no certificate keys for a TLS client. */
+    assert_null(OSSL_DECODER_fetch(libctx, "X25519", "structure=SubjectPublicKeyInfo"));
     assert_null(OSSL_DECODER_fetch(libctx, "DER", "input=pem"));
     ERR_clear_error();
 }
@@ -2124,6 +2282,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_backpressure),
         cmocka_unit_test(test_tls_ctx_errors),
         cmocka_unit_test(test_tls_libctx),
+        cmocka_unit_test(test_tls_algorithms),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_timeouts),
