@@ -807,6 +807,58 @@ static enum kp_result finish(struct kp_user *user, struct kp_authn_result *resul
     return KP_OK;
 }
 
+/* A certificate authenticator's failure is remembered and the next authenticator runs
+ * (upstream's union): AUTH_PASS then, else answer unchanged. */
+static enum auth_answer go_on_after(enum auth_answer answer, enum kp_result rc,
+                                    struct kp_user *user, const struct kp_authn_result *result,
+                                    char *failures, size_t size, bool *failed)
+{
+    if (answer != AUTH_FAIL || rc != KP_OK)
+        return answer;
+    *failed = true;
+    add_failure(failures, size, result->reason);
+    kp_user_wipe(user);
+    return AUTH_PASS;
+}
+
+/* Whether the request names a user in one of the front proxy's username headers. Without one
+ * the request-header authenticator cannot authenticate the request: it can only pass or fail
+ * it (a chain that does not verify against the front-proxy CA, or a CN not allowed). */
+static bool names_proxied_user(const struct kp_authn *authn, const struct kp_authn_input *input)
+{
+    for (size_t h = 0; h < authn->username_headers.count; h++)
+        for (size_t i = 0; i < input->header_count; i++)
+            if (strcasecmp(input->headers[i].name, authn->username_headers.items[h]) == 0 &&
+                input->headers[i].value[0])
+                return true;
+    return false;
+}
+
+/* The front-proxy check of a request that names no proxied user, run after the others: its
+ * failure, if any, goes first in the list of failures (where upstream's union, which runs it
+ * first, reports it). */
+static enum kp_result requestheader_failure_first(const struct kp_authn *authn,
+                                                  const struct kp_authn_input *input, int64_t now,
+                                                  char *failures, size_t size, bool *failed,
+                                                  struct kp_error *err)
+{
+    enum kp_result rc = KP_OK;
+    struct kp_user scratch = {0};
+    struct kp_authn_result own = {0};
+    enum auth_answer answer = kp_authn_requestheader(authn, input, now, &scratch, &own, err, &rc);
+    kp_user_wipe(&scratch);
+    if (answer == AUTH_FAIL && rc == KP_OK) {
+        char later[KP_AUTHN_REASON_MAX];
+        snprintf(later, sizeof(later), "%s", failures);
+        failures[0] = '\0';
+        add_failure(failures, size, own.reason);
+        add_failure(failures, size, later);
+        *failed = true;
+    }
+    kp_authn_result_wipe(&own);
+    return rc;
+}
+
 enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_authn_input *input,
                                 int64_t now, struct kp_user *user,
                                 struct kp_authn_result *result, struct kp_error *err)
@@ -819,22 +871,22 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
      * reports every failure, in order, as upstream's aggregate error does. */
     bool failed = false;
     char failures[KP_AUTHN_REASON_MAX] = "";
-    enum auth_answer answer = kp_authn_requestheader(authn, input, now, user, result, err, &rc);
-    if (answer == AUTH_FAIL && rc == KP_OK) {
-        failed = true;
-        add_failure(failures, sizeof(failures), result->reason);
-        kp_user_wipe(user);
-        answer = AUTH_PASS;
+    /* Upstream's union runs the front-proxy check first. When the request names no proxied
+     * user that check can only fail, and its failure matters only when no later authenticator
+     * succeeds (it then heads the refusal's reasons, and it forbids the anonymous fallback).
+     * So it runs last, and only then: an ordinary client's chain is no longer verified
+     * against the front-proxy CA on every connection, and every outcome and reason stays
+     * what the upstream order gives. */
+    bool proxied = names_proxied_user(authn, input);
+    enum auth_answer answer = AUTH_PASS;
+    if (proxied) {
+        answer = kp_authn_requestheader(authn, input, now, user, result, err, &rc);
+        answer = go_on_after(answer, rc, user, result, failures, sizeof(failures), &failed);
     }
     if (answer == AUTH_PASS && rc == KP_OK) {
         result->reason[0] = '\0';
         answer = kp_authn_x509(authn, input, now, user, result, err, &rc);
-        if (answer == AUTH_FAIL && rc == KP_OK) {
-            failed = true;
-            add_failure(failures, sizeof(failures), result->reason);
-            kp_user_wipe(user);
-            answer = AUTH_PASS;
-        }
+        answer = go_on_after(answer, rc, user, result, failures, sizeof(failures), &failed);
     }
     const char *token = bearer_token(input->authorization);
     if (answer == AUTH_PASS && rc == KP_OK && token && *token) {
@@ -851,6 +903,9 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
         add_failure(failures, sizeof(failures),
                     "unsupported Authorization header (only Bearer tokens)");
     }
+    if (answer != AUTH_OK && !proxied && rc == KP_OK)
+        rc = requestheader_failure_first(authn, input, now, failures, sizeof(failures), &failed,
+                                         err);
     if (answer != AUTH_OK && failed) {
         snprintf(result->reason, sizeof(result->reason), "%s", failures);
         answer = AUTH_FAIL;

@@ -783,20 +783,26 @@ static void test_x509_memo(void **state)
     }
     X509_free(crowded);
     run_memo = NULL;
-    /* With the front proxy configured, the front-proxy CA's refusal of an ordinary client is
-     * remembered too (kubeadm's setup: both CAs), and the request still succeeds as x509. */
+    /* With the front proxy configured (kubeadm's setup: both CAs), an ordinary client that
+     * names no proxied user is not checked against the front-proxy CA at all when x509
+     * authenticates it; one that sends X-Remote-User is, and the front-proxy CA's refusal is
+     * remembered too. Either way the request succeeds as x509. */
     struct kp_authn *both = make_authn(&(struct options){FULL});
-    memo = (struct kp_authn_memo){0};
-    run_memo = &memo;
-    for (int round = 0; round < 2; round++) {
-        run(both, fx.alice, NULL, NULL, NULL, 0, NOW + round, &out);
-        assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
-        assert_string_equal(out.user.name, "alice");
-        outcome_wipe(&out);
-        assert_int_equal(memo.requestheader_refused_until, NOW + KP_AUTHN_MEMO_SECONDS);
-        assert_true(memo.requestheader_why[0] != '\0');
+    const struct kp_header proxied[] = {{"X-Remote-User", "mallory"}};
+    for (size_t headers = 0; headers <= 1; headers++) {
+        memo = (struct kp_authn_memo){0};
+        run_memo = &memo;
+        for (int round = 0; round < 2; round++) {
+            run(both, fx.alice, NULL, NULL, proxied, headers, NOW + round, &out);
+            assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
+            assert_string_equal(out.user.name, "alice");
+            outcome_wipe(&out);
+            assert_int_equal(memo.requestheader_refused_until,
+                             headers ? NOW + KP_AUTHN_MEMO_SECONDS : 0);
+            assert_int_equal(memo.requestheader_why[0] != '\0', headers);
+        }
+        run_memo = NULL;
     }
-    run_memo = NULL;
     kp_authn_free(both);
     kp_authn_free(plain);
     kp_authn_free(with_crl);
@@ -894,23 +900,28 @@ static void test_x509_chain_cache(void **state)
     run_memo = NULL;
     kp_authn_free(with_crl);
     kp_authn_free(authn);
-    /* With both CAs (kubeadm's setup) an ordinary client is looked up twice per new
-     * connection (front proxy, then x509): the front-proxy CA's refusal is remembered by the
-     * connection only, so that lookup misses every time; the x509 one hits the second time. */
+    /* With both CAs (kubeadm's setup) an ordinary client that names no proxied user is looked
+     * up once per new connection, by x509 (the front-proxy check would only run if x509 did
+     * not authenticate it): a miss, then a hit. One that sends X-Remote-User is looked up
+     * twice (front proxy, then x509): the front-proxy CA's refusal is remembered by the
+     * connection only, so that lookup misses every time. */
     struct kp_authn *both = make_authn(&(struct options){FULL, .chain_cache = 16});
-    for (int round = 0; round < 2; round++) {
+    const struct kp_header proxied[] = {{"X-Remote-User", "mallory"}};
+    for (int round = 0; round < 4; round++) {
+        size_t headers = round >= 2;
         memo = (struct kp_authn_memo){0};
         run_memo = &memo;
-        run(both, fx.alice, NULL, NULL, NULL, 0, NOW + round, &out);
+        run(both, fx.alice, NULL, NULL, proxied, headers, NOW + round, &out);
         assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);
         assert_string_equal(out.result.method, "x509");
         assert_string_equal(out.user.name, "alice");
         expect_list(&out.user.groups, "dev,ops,system:authenticated", "groups");
         outcome_wipe(&out);
-        assert_int_equal(memo.requestheader_refused_until, NOW + round + KP_AUTHN_MEMO_SECONDS);
-        assert_true(memo.requestheader_why[0] != '\0');
+        assert_int_equal(memo.requestheader_refused_until,
+                         headers ? NOW + round + KP_AUTHN_MEMO_SECONDS : 0);
+        assert_int_equal(memo.requestheader_why[0] != '\0', headers);
     }
-    expect_chain_lookups(both, 1, 3);
+    expect_chain_lookups(both, 3, 3);
     run_memo = NULL;
     kp_authn_free(both);
     /* Without a cache nothing is counted. */
