@@ -241,14 +241,11 @@ static void mark_tls_failed(struct conn *conn, const char *what)
 
 /* ------------------------------------------------------------------ set-up and teardown */
 
-static void fill_remote(struct conn *conn)
+static void fill_remote(struct conn *conn, const struct sockaddr *addr, socklen_t addr_len)
 {
-    struct sockaddr_storage addr;
-    socklen_t addr_len = sizeof(addr);
     char host[INET6_ADDRSTRLEN];
     char port[8];
-    if (getpeername(conn->fd, (struct sockaddr *)&addr, &addr_len) != 0 ||
-        getnameinfo((struct sockaddr *)&addr, addr_len, host, sizeof(host), port, sizeof(port),
+    if (getnameinfo(addr, addr_len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
         snprintf(conn->remote, sizeof(conn->remote), "(unknown)");
         return;
@@ -265,7 +262,8 @@ static void fill_remote(struct conn *conn)
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-void http_conn_accept(struct worker *worker, int fd)
+void http_conn_accept(struct worker *worker, int fd, const struct sockaddr *peer,
+                      socklen_t peer_len)
 {
     struct kp_http_server *server = worker->server;
     int count = atomic_fetch_add(&server->connections, 1) + 1;
@@ -283,11 +281,7 @@ void http_conn_accept(struct worker *worker, int fd)
     conn->worker = worker;
     conn->fd = fd;
     conn->state = CONN_HANDSHAKE;
-    /* A response leaves in one write, but a stream's chunks and a big body in several: without
-     * TCP_NODELAY the next would wait for the client's delayed ACK. */
-    int on = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    fill_remote(conn);
+    fill_remote(conn, peer, peer_len); /* TCP_NODELAY came from the listener (http.c) */
 
     pthread_mutex_lock(&server->ctx_mutex);
     conn->ssl = SSL_new(server->ssl_ctx); /* holds its own reference on the context */
@@ -464,6 +458,14 @@ static bool flush_output(struct conn *conn)
 {
     if (conn->state == CONN_CLOSING || conn->write_blocked || !conn->handshake_done) {
         return conn->state != CONN_CLOSING;
+    }
+    if (conn->close_after && conn->stream == NULL && !conn->corked && conn->out.len > 0) {
+        /* The connection ends with this answer: its last records and the close_notify alert
+         * leave together, with the FIN, when the socket is closed or shut down (begin_close),
+         * instead of as three segments. Full segments still go at once. Not for a stream,
+         * whose chunks must not wait. */
+        int on = 1;
+        conn->corked = setsockopt(conn->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) == 0;
     }
     bool progress = false;
     while (conn->out.len > 0) {

@@ -17,6 +17,7 @@
 #include <event2/util.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -232,9 +233,11 @@ static void on_listener(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct worker *worker = arg;
     for (int i = 0; i < ACCEPTS_PER_PASS && !worker->stopping; i++) {
-        int client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int client = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client >= 0) {
-            http_conn_accept(worker, client);
+            http_conn_accept(worker, client, (const struct sockaddr *)&peer, peer_len);
             continue;
         }
         int error = errno;
@@ -360,6 +363,14 @@ static enum kp_result open_listener(const struct sockaddr *addr, socklen_t addr_
         int saved = errno;
         close(fd);
         return kp_error_errno(err, saved, "cannot set SO_REUSEPORT on %s", address);
+    }
+    /* A response leaves in one write, but a stream's chunks and a big body in several: without
+     * TCP_NODELAY the next would wait for the client's delayed ACK. Set here, once: Linux
+     * gives accepted sockets the listener's TCP_NODELAY (a system call less per connection). */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) {
+        int saved = errno;
+        close(fd);
+        return kp_error_errno(err, saved, "cannot set TCP_NODELAY on %s", address);
     }
     if (bind(fd, (struct sockaddr *)&bind_addr, addr_len) != 0) {
         int saved = errno;

@@ -78,6 +78,7 @@ struct conn {
     bool refused_early;    /* answered before its request was read whole: linger on close */
     bool in_run;           /* inside http_conn_run: do not recurse */
     bool response_pending; /* the current response waits until out has drained */
+    bool corked;           /* TCP_CORK set: the last answer leaves with the close */
     http_parser parser;
     int parse_status;        /* the answer a parser callback chose, 0 for the parser's own */
     const char *parse_error; /* its text */
@@ -224,8 +225,10 @@ const char *http_worker_date(struct worker *worker);
 
 /* ---- conn.c ---- */
 
-/* A new connection on an accepted socket (owned from here on, closed on failure). */
-void http_conn_accept(struct worker *worker, int fd);
+/* A new connection on an accepted socket fd (owned from here on, closed on failure); peer is
+ * the client's address as accept(2) gave it (read, not kept). */
+void http_conn_accept(struct worker *worker, int fd, const struct sockaddr *peer,
+                      socklen_t peer_len);
 /* Drives the connection as far as it can go now: handshake, reading, requests, writing. */
 void http_conn_run(struct conn *conn);
 /* Closes the connection at once (freed in the next pass of the loop). */
