@@ -174,8 +174,11 @@ enum kp_result kp_tls_server_ctx_new(const char *cert_file, const char *key_file
     SSL_CTX_set_options(server_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                         SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
     kp_tls_server_ctx_set_resumption(server_ctx, 0);
-    /* Idle connections (watches, kubelets) give their record buffers back. */
-    SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Idle connections (watches, kubelets) give their record buffers back. The chain sent is
+     * the certificate file's: without SSL_MODE_NO_AUTO_CHAIN, OpenSSL would try to complete a
+     * leaf-only file (kubeadm's apiserver.crt) from this context's certificate store on every
+     * handshake, an X509_verify_cert against a store that is always empty. */
+    SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_cert_verify_callback(server_ctx, accept_any_client_chain, NULL);
     SSL_CTX_set_alpn_select_cb(server_ctx, select_alpn, NULL);
