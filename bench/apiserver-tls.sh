@@ -252,15 +252,6 @@ measure() {
     done
 }
 
-median_of() { # SCENARIO SERVER FIELD-EXPRESSION
-    "$PYTHON" - "$RESULTS" "$1" "$2" "$3" <<'PY'
-import glob, json, statistics, sys
-results, scenario, server, field = sys.argv[1:5]
-values = [eval(field, {}, {"r": json.load(open(f))}) for f in glob.glob(f"{results}/{scenario}.{server}.*.json")]
-print(statistics.median(values))
-PY
-}
-
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "work directory $WORK; $WORKERS workers; descriptor limit $FD_LIMIT"
@@ -525,19 +516,21 @@ print(f"Each server at half its own peak, open loop, {E['KEEPALIVE_CONNECTIONS']
       "server that measures the peak it takes half of (the shared machine's speed moves between rows); "
       "medians, and every window's p99 (a stall of the shared machine shows as one "
       "window far above the others).\n")
-print("| server | peak (median of the closed-loop windows) | offered rate (open loop, median) | achieved | p50 ms | p90 ms | p99 ms | max ms | p99 of each window, ms |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| server | peak (median of the closed-loop windows) | offered rate (open loop, median) | achieved | p50 ms | p90 ms | p99 ms | max ms | p99 of each window, ms | errors (closed-loop, open-loop windows) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 for server in ("kpki", "nginx"):
     rs = runs(f"half-peak-{server}", server)
     if not rs:
         continue
-    peaks = [r["rate_per_second"] for r in runs(f"half-peak-probe-{server}", server)]
+    probes = runs(f"half-peak-probe-{server}", server)
+    peaks = [r["rate_per_second"] for r in probes]
     peak = med(peaks)
     rate = med([max(1.0, p / 2) for p in peaks])
     print(f"| {server} | {peak:.0f}/s | {rate:.0f}/s | {med([r['rate_per_second'] for r in rs]):.0f}/s | "
           f"{ms(med([r['latency_ms']['p50'] for r in rs]))} | {ms(med([r['latency_ms']['p90'] for r in rs]))} | "
           f"{ms(med([r['latency_ms']['p99'] for r in rs]))} | {ms(med([r['latency_ms']['max'] for r in rs]))} | "
-          f"{', '.join(ms(r['latency_ms']['p99']) for r in rs)} |")
+          f"{', '.join(ms(r['latency_ms']['p99']) for r in rs)} | "
+          f"{sum(r['error_count'] for r in probes)}, {sum(r['error_count'] for r in rs)} |")
 print()
 
 print("## Resident memory\n")

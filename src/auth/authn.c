@@ -866,9 +866,9 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
     memset(user, 0, sizeof(*user));
     memset(result, 0, sizeof(*result));
     enum kp_result rc = KP_OK;
-    /* Failures of earlier authenticators are remembered but do not stop later ones: a
-     * cluster-CA certificate fails the front-proxy check and then passes x509. A refusal
-     * reports every failure, in order, as upstream's aggregate error does. */
+    /* Failures of earlier authenticators are remembered but do not stop later ones: an
+     * expired certificate fails x509 and a good token then authenticates. A refusal reports
+     * every failure, in upstream's order, as its aggregate error does. */
     bool failed = false;
     char failures[KP_AUTHN_REASON_MAX] = "";
     /* Upstream's union runs the front-proxy check first. When the request names no proxied
@@ -876,7 +876,9 @@ enum kp_result kp_authn_request(const struct kp_authn *authn, const struct kp_au
      * succeeds (it then heads the refusal's reasons, and it forbids the anonymous fallback).
      * So it runs last, and only then: an ordinary client's chain is no longer verified
      * against the front-proxy CA on every connection, and every outcome and reason stays
-     * what the upstream order gives. */
+     * what the upstream order gives. One difference: an internal error of that check (out of
+     * memory, a verification that could not run) no longer fails a request another
+     * authenticator accepts. */
     bool proxied = names_proxied_user(authn, input);
     enum auth_answer answer = AUTH_PASS;
     if (proxied) {

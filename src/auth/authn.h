@@ -15,7 +15,10 @@
  *      must still exist with the same UID; legacy secret-based tokens also need their Secret;
  *   4. bearer token, bootstrap: `<id>.<secret>` against Secret kube-system/bootstrap-token-<id>
  *      (type, constant-time secret comparison, expiration, usage-bootstrap-authentication);
- *   then system:authenticated is added. When every authenticator passes on the request and
+ *   then system:authenticated is added. (A request that names no proxied user meets 1 last,
+ *   and only when 2-4 did not authenticate it: it can then only fail, and its failure heads the
+ *   reasons as upstream's order would put it; kp_authn_request.) When every authenticator
+ *   passes on the request and
  *   none failed, the request is anonymous if that is enabled (system:anonymous,
  *   system:unauthenticated), else refused; if one failed (a certificate that does not verify, a
  *   token with a bad signature), it is refused even when anonymous is enabled (upstream's
@@ -112,8 +115,9 @@ struct kp_authn_memo {
     uint64_t authn_id;
     int64_t x509_until;
     int64_t requestheader_until;
-    /* A chain the front-proxy CA refused (an ordinary client of the cluster CA, on every
-     * request where kubeadm configures both): refused again until then, for the same reason. */
+    /* A chain the front-proxy CA refused (a cluster-CA client that sends X-Remote-User, or
+     * one no other authenticator accepted, where kubeadm configures both CAs): refused again
+     * until then, for the same reason. */
     int64_t requestheader_refused_until;
     char requestheader_why[192];
     /* What the leaf says, read once (it cannot change within the connection; kept when the

@@ -461,9 +461,10 @@ static bool flush_output(struct conn *conn)
     }
     if (conn->close_after && conn->stream == NULL && !conn->corked && conn->out.len > 0) {
         /* The connection ends with this answer: its last records and the close_notify alert
-         * leave together, with the FIN, when the socket is closed or shut down (begin_close),
-         * instead of as three segments. Full segments still go at once. Not for a stream,
-         * whose chunks must not wait. */
+         * leave together, with the FIN, when begin_close shuts the socket down, instead of as
+         * three segments. Full segments still go at once. Not for a stream, whose chunks must
+         * not wait. (A write deadline or an error drops the connection, and its close sends
+         * what is queued.) */
         int on = 1;
         conn->corked = setsockopt(conn->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) == 0;
     }
@@ -561,6 +562,11 @@ static void begin_close(struct conn *conn)
     ERR_clear_error();
     bool unread = conn->refused_early || conn->in.len > 0 || SSL_has_pending(conn->ssl) != 0;
     if (conn->rx_eof || !unread) {
+        /* A corked answer (flush_output) leaves now, with the alert and the FIN. Not at the
+         * close: bytes the client sends meanwhile (a pipelined request, a stray CRLF) would
+         * make that close a reset, which throws away what is still queued. */
+        if (conn->corked)
+            shutdown(conn->fd, SHUT_WR);
         http_conn_drop(conn, "closed after the answer");
         return;
     }

@@ -78,7 +78,7 @@ struct conn {
     bool refused_early;    /* answered before its request was read whole: linger on close */
     bool in_run;           /* inside http_conn_run: do not recurse */
     bool response_pending; /* the current response waits until out has drained */
-    bool corked;           /* TCP_CORK set: the last answer leaves with the close */
+    bool corked;           /* TCP_CORK set: the last answer leaves with the shutdown */
     http_parser parser;
     int parse_status;        /* the answer a parser callback chose, 0 for the parser's own */
     const char *parse_error; /* its text */

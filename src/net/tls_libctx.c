@@ -28,9 +28,9 @@
  * What a TLS peer loses: a client certificate whose key is of a type not kept (SM2) no longer
  * decodes here. No OpenSSL client can present one: curl and openssl s_client refuse an SM2
  * certificate before connecting ("unknown certificate type"). What the server does with one
- * from another TLS stack is not tested. A client certificate signed with a digest not kept
- * (SHA-3, SM3) fails its signature check (the authenticator refuses it); Kubernetes' CAs sign
- * with SHA-256.
+ * from another TLS stack is not tested. (The digests listed below are not those a certificate
+ * may be signed with: a signature implementation fetches its digest in its own context, the
+ * hidden one, which has them all.)
  *
  * Both contexts live as long as the process: the servers' connections may use them until the
  * last one ends, and OpenSSL's exit handler does not free contexts it did not make. If they
@@ -41,6 +41,7 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,16 +58,21 @@
  * algorithm of an operation builds them all. The default provider's 124 ciphers, 22 digests,
  * 12 KDFs ... are copied on every handshake unless they are kept out.
  *
- * Kept, what libssl 3.0 fetches for TLS 1.2 and 1.3 (ssl_load_ciphers, the key schedules,
- * ssl_setup_sig_algs, the group list) and what verifying a client's chain needs:
+ * Kept, what libssl 3.0 fetches in this context for TLS 1.2 and 1.3 (ssl_load_ciphers, the key
+ * schedules, ssl_setup_sig_algs, the group list), and the digests of the certificate
+ * fingerprints (SHA-1, which OpenSSL caches per certificate, and SHA-256, the chain cache's):
  *  - key types a peer may use: certificate keys (EC, RSA, RSA-PSS, EdDSA, and DSA, which
  *    OpenSSL accepts in TLS 1.2 client certificates), key exchange (ECDHE, X25519/X448,
- *    FFDHE), and HMAC keys (the PSK binder, the cookie, TLS 1.2 record MACs);
+ *    FFDHE), and HMAC keys (the PSK binder; libssl also makes them for stateless cookies and
+ *    TLS 1.2 record MACs, which kpki's configuration never uses);
  *  - the ciphers of the suites tls.c offers (AES-GCM and ChaCha20-Poly1305; no CBC suite, and
- *    no ticket is ever encrypted: resumption, when on, is stateful); the digests of the signature
- * algorithms and handshake hashes (SHA-1 and SHA-2, and MD5 with MD5-SHA1, which libssl loads
- * whether or not TLS 1.0 is on); HMAC; the TLS 1.2 PRF, the TLS 1.3 KDF and HKDF; the DRBGs and the
- * seed source; the key exchanges and signatures of the key types above; RSA encryption and RSA KEM.
+ *    no ticket is ever encrypted: resumption, when on, is stateful); the digests of the
+ *    signature algorithms and handshake hashes (SHA-1 and SHA-2); HMAC; the TLS 1.2 PRF, the
+ *    TLS 1.3 KDF and HKDF; the DRBGs and the seed source; the key exchanges and signatures of
+ *    the key types above;
+ *  - and a few libssl looks for though kpki's configuration never uses them (it copes without,
+ *    but they cost one entry each): MD5 and MD5-SHA1 (TLS 1.0/1.1), RSA encryption (TLS 1.2
+ *    RSA key exchange) and RSA KEM.
  * Every name must be found in the default provider, or the context is not built.
  * Operations not listed (encoders, stores) are the default provider's whole tables. */
 static const char *const KEPT_KEYMGMT[] = {
@@ -144,8 +150,8 @@ static int kept_index(const struct kept_table *table, const OSSL_ALGORITHM *algo
 }
 
 /* Fills table->algorithms with the entries of the default provider's table that it keeps.
- * NULL if that worked, else the first kept name the provider does not have (or a word on
- * what went wrong). The copies point into the provider's table: the default provider's
+ * NULL if that worked, else what went wrong: "no NAME" for the first kept name the provider
+ * does not have. The copies point into the provider's table: the default provider's
  * tables are static (it has no unquery function), so they outlive the query, as a cached
  * table would. */
 static const char *filter_table(struct kept_table *table)
@@ -154,7 +160,7 @@ static const char *filter_table(struct kept_table *table)
     const OSSL_ALGORITHM *all =
         OSSL_PROVIDER_query_operation(tls.deflt, table->operation, &no_cache);
     if (all == NULL)
-        return "(no table)";
+        return "no table at all";
     size_t kept = 0;
     bool seen[MAX_KEPT] = {false};
     const char *missing = NULL;
@@ -163,7 +169,7 @@ static const char *filter_table(struct kept_table *table)
         if (index < 0)
             continue;
         if (kept == MAX_KEPT || index >= MAX_KEPT) {
-            missing = "(too many entries)";
+            missing = "more entries than " PROVIDER_NAME " keeps (MAX_KEPT)";
             break;
         }
         seen[index] = true;
@@ -171,9 +177,12 @@ static const char *filter_table(struct kept_table *table)
     }
     memset(&table->algorithms[kept], 0, sizeof(table->algorithms[kept]));
     OSSL_PROVIDER_unquery_operation(tls.deflt, table->operation, all);
+    static _Thread_local char absent[64];
     for (int i = 0; missing == NULL && table->names[i] != NULL; i++)
-        if (i >= MAX_KEPT || !seen[i])
-            missing = table->names[i];
+        if (i >= MAX_KEPT || !seen[i]) {
+            snprintf(absent, sizeof(absent), "no %s", table->names[i]);
+            missing = absent;
+        }
     return missing;
 }
 
@@ -253,8 +262,8 @@ static void build_libctx(void)
     for (size_t i = 0; i < KEPT_TABLES; i++) {
         const char *missing = filter_table(&kept_tables[i]);
         if (missing != NULL) {
-            kp_log_warn("tls: OpenSSL's default provider has no %s for operation %d", missing,
-                        kept_tables[i].operation);
+            kp_log_warn("tls: OpenSSL's default provider, operation %d: %s",
+                        kept_tables[i].operation, missing);
             abandon("the default provider's tables are not as expected");
             return;
         }

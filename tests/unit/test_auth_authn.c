@@ -949,6 +949,14 @@ static void test_requestheader_revoked(void **state)
     expect_refused(&out, "requestheader: x509: subject with cn=someone-else is not in the "
                          "allowed list", NULL);
     outcome_wipe(&out);
+    /* Without X-Remote-User the front-proxy check runs after x509 (kp_authn_request), and
+     * its failure still comes first among the reasons, as upstream's order puts it. */
+    run(authn, fx.fp_other, NULL, NULL, NULL, 0, NOW, &out);
+    expect_refused(&out,
+                   "requestheader: x509: subject with cn=someone-else is not in the "
+                   "allowed list; x509: client certificate rejected: ",
+                   NULL);
+    outcome_wipe(&out);
     /* The front-proxy CRL says nothing about the cluster CA's certificates. */
     run(authn, fx.revoked, NULL, NULL, NULL, 0, NOW, &out);
     assert_int_equal(out.result.outcome, KP_AUTHN_AUTHENTICATED);

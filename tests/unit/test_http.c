@@ -1593,6 +1593,8 @@ static void test_tls_libctx(void **state)
     assert_null(OSSL_DECODER_fetch(libctx, "SM2", "structure=SubjectPublicKeyInfo"));
     /* Keys that cannot sign a CertificateVerify are no certificate keys for a TLS client. */
     assert_null(OSSL_DECODER_fetch(libctx, "X25519", "structure=SubjectPublicKeyInfo"));
+    /* d2i_X509 names the key type itself: no generic decoder routing by the type. */
+    assert_null(OSSL_DECODER_fetch(libctx, "DER", "structure=SubjectPublicKeyInfo"));
     assert_null(OSSL_DECODER_fetch(libctx, "DER", "input=pem"));
     ERR_clear_error();
 }
