@@ -177,7 +177,7 @@ static const char *filter_table(struct kept_table *table)
     }
     memset(&table->algorithms[kept], 0, sizeof(table->algorithms[kept]));
     OSSL_PROVIDER_unquery_operation(tls.deflt, table->operation, all);
-    static _Thread_local char absent[64];
+    static char absent[64]; /* build_libctx runs once (pthread_once) */
     for (int i = 0; missing == NULL && table->names[i] != NULL; i++)
         if (i >= MAX_KEPT || !seen[i]) {
             snprintf(absent, sizeof(absent), "no %s", table->names[i]);
