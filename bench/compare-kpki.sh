@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]
-#                       [--key-type ecdsa-p256|rsa-2048]
+#                       [--key-type ecdsa-p256|rsa-2048] [--rows ROW,...]
 #
 # Two builds of `kpki apiserver` side by side on one tree (made by NEW_KPKI; P-256 unless
 # --key-type rsa-2048, which makes its keys, the client identities and the service-account key
@@ -9,8 +9,10 @@
 # (the order rotating each round), so both see the same machine. Rows: a full TLS 1.3 mTLS
 # handshake with GET /version; a keep-alive GET /version over 256 connections with client
 # certificates; the same authenticated by a service-account token, once with the
-# verified-token cache off (--token-cache-entries 0) and once with it on. Prints a Markdown
-# table of server CPU per operation (median, min-max) and the NEW/OLD ratio; progress on stderr.
+# verified-token cache off (--token-cache-entries 0) and once with it on (--rows: some of
+# handshake, keepalive, jwt-nocache, jwt-cache; default all). Prints a Markdown table of server
+# CPU per operation (median, min-max), the NEW/OLD ratio of the medians, the median of each
+# round's NEW/OLD ratio and in how many rounds NEW was lower; progress on stderr.
 # Each build gets its own store; the JWT rows each use a token its own server issued.
 set -euo pipefail
 # shellcheck source=bench/identities.sh
@@ -18,7 +20,7 @@ set -euo pipefail
 
 usage() {
     echo "usage: bench/compare-kpki.sh OLD_KPKI NEW_KPKI LOADGEN [--rounds N] [--seconds S]" \
-        "[--key-type ecdsa-p256|rsa-2048]" >&2
+        "[--key-type ecdsa-p256|rsa-2048] [--rows ROW,...]" >&2
     exit 2
 }
 [ $# -ge 3 ] || usage
@@ -27,11 +29,14 @@ shift 3
 ROUNDS=5
 SECONDS_PER_RUN=3
 KEY_TYPE=ecdsa-p256
+ALL_ROWS=handshake,keepalive,jwt-nocache,jwt-cache
+ROWS=$ALL_ROWS
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=${2:?}; shift 2 ;;
         --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
         --key-type) KEY_TYPE=${2:?}; shift 2 ;;
+        --rows) ROWS=${2:?}; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -40,6 +45,13 @@ case "$KEY_TYPE" in
     rsa-2048) KEY_LABEL=RSA-2048 JWS_ALG=RS256 ;;
     *) echo "compare-kpki.sh: --key-type is ecdsa-p256 or rsa-2048, not '$KEY_TYPE'" >&2; exit 2 ;;
 esac
+IFS=, read -r -a row_list <<<"$ROWS"
+for row in "${row_list[@]}"; do
+    [[ ",$ALL_ROWS," == *",$row,"* ]] ||
+        { echo "compare-kpki.sh: --rows takes some of $ALL_ROWS, not '$row'" >&2; exit 2; }
+done
+# wanted ROW: whether --rows asked for ROW.
+wanted() { [[ ",$ROWS," == *",$1,"* ]]; }
 for tool in "$OLD" "$NEW" "$LOADGEN"; do
     [ -x "$tool" ] || { echo "compare-kpki.sh: $tool is not an executable" >&2; exit 2; }
 done
@@ -116,28 +128,44 @@ for ((round = 0; round < ROUNDS; round++)); do
     log "round $((round + 1)) of $ROUNDS"
     if ((round % 2 == 0)); then order=(old new); else order=(new old); fi
     for s in "${order[@]}"; do
+        wanted handshake || break
         run handshake "$s" --mode handshake --handshake-request --tls 1.3 --connections 8 \
             --cert-dir "$ROOT/ids"
     done
-    for s in "${order[@]}"; do run keepalive "$s" --connections 256 --cert-dir "$ROOT/ids"; done
-    for s in "${order[@]}"; do run jwt-nocache "$s" --connections 256 --header "$(token "$s")"; done
-    for s in "${order[@]}"; do run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"; done
+    for s in "${order[@]}"; do
+        wanted keepalive || break
+        run keepalive "$s" --connections 256 --cert-dir "$ROOT/ids"
+    done
+    for s in "${order[@]}"; do
+        wanted jwt-nocache || break
+        run jwt-nocache "$s" --connections 256 --header "$(token "$s")"
+    done
+    for s in "${order[@]}"; do
+        wanted jwt-cache || break
+        run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"
+    done
 done
 
-python3 - "$WORK" "$ROUNDS" "$KEY_LABEL" "$JWS_ALG" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$KEY_LABEL" "$JWS_ALG" "$ROWS" <<'PY'
 import statistics, sys
-work, rounds, key, alg = sys.argv[1:5]
+work, rounds, key, alg, wanted = sys.argv[1:6]
 rows = [(f"full {key} mTLS handshake, TLS 1.3, + GET /version", "handshake"),
         ("keep-alive GET /version, client certificate", "keepalive"),
         (f"keep-alive GET /version, {alg} token, no token cache", "jwt-nocache"),
         (f"keep-alive GET /version, {alg} token, token cache", "jwt-cache")]
-print(f"Server CPU ms per operation, median of {rounds} alternating windows (min-max).\n")
-print("| operation | old | new | new / old |")
-print("| --- | ---: | ---: | ---: |")
+print(f"Server CPU ms per operation, median of {rounds} alternating windows (min-max); the "
+      "median of each round's new/old ratio, and in how many rounds new was lower.\n")
+print("| operation | old | new | new / old | pairwise new / old | new lower |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for label, row in rows:
+    if row not in wanted.split(","):
+        continue
     old = [float(x) for x in open(f"{work}/{row}.old")]
     new = [float(x) for x in open(f"{work}/{row}.new")]
     mo, mn = statistics.median(old), statistics.median(new)
+    ratios = [n / o for o, n in zip(old, new)]
+    lower = sum(1 for r in ratios if r < 1)
     print(f"| {label} | {mo:.4f} ({min(old):.4f}-{max(old):.4f}) | "
-          f"{mn:.4f} ({min(new):.4f}-{max(new):.4f}) | {mn / mo:.2f} |")
+          f"{mn:.4f} ({min(new):.4f}-{max(new):.4f}) | {mn / mo:.2f} | "
+          f"{statistics.median(ratios):.3f} | {lower} of {len(ratios)} |")
 PY
