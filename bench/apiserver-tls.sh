@@ -168,6 +168,9 @@ http {
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
         ssl_prefer_server_ciphers on;
+        # kpki's TLS 1.3 order and ChaCha20 rule (docs/net.md), so both pick the same suite.
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_conf_command Options PrioritizeChaCha;
         ssl_session_cache off;
         ssl_session_tickets off;
         location = /version {
@@ -268,6 +271,30 @@ for name in p256 rsa; do
     start_kpki "${name}nc" --token-cache-entries 0 --client-cert-cache-entries 0
 done
 sleep 1
+
+# negotiated NAME SERVER VERSION: the suite the server picks for OpenSSL's default client offer
+# (kpki-loadgen's), with one of the tree's client identities.
+negotiated() {
+    local name=$1 server=$2 version=$3 url
+    url=$(server_url "$server" "$name" /)
+    url=${url#https://}
+    openssl s_client -connect "${url%/}" "-tls$version" -CAfile "$WORK/$name/etc/kubernetes/pki/ca.crt" \
+        -cert "$WORK/$name/ids/0.crt" -key "$WORK/$name/ids/0.key" </dev/null 2>/dev/null |
+        sed -n 's/^New, [^,]*, Cipher is //p'
+}
+# The comparison is only fair if both servers negotiate the same suites.
+SUITES=""
+for name in p256 rsa; do
+    for version in 1_3 1_2; do
+        k=$(negotiated "$name" kpki "$version") n=$(negotiated "$name" nginx "$version")
+        if [ -z "$k" ] || [ "$k" != "$n" ]; then
+            log "the servers negotiate different suites ($name, TLS ${version/_/.}): kpki '$k', nginx '$n'"
+            exit 1
+        fi
+        SUITES="$SUITES${SUITES:+; }$name TLS ${version/_/.} $k"
+    done
+done
+log "suites negotiated by both servers: $SUITES"
 
 # The API objects the keep-alive requests read: a secret, a service account and its token.
 admin_curl() { # NAME PATH [curl args...]
@@ -403,7 +430,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the report ----
 export RESULTS WORKERS RUNS SECONDS_PER_RUN KEEPALIVE_CONNECTIONS HOLD_CONNECTIONS IDENTITIES \
-    FD_LIMIT CHURN_HANDSHAKES LOAD_BEFORE LOAD_AFTER DATE
+    FD_LIMIT CHURN_HANDSHAKES LOAD_BEFORE LOAD_AFTER DATE SUITES
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 KERNEL=$(uname -r)
 KPKI_VERSION=$("$KPKI" version 2>/dev/null | head -1)
@@ -459,6 +486,7 @@ print(f"- date: {E['DATE']}; load average (1/5/15 min) {E['LOAD_BEFORE']} before
 print(f"- software: {E['KPKI_VERSION']} (repo at {E['REPO']}); {E['OPENSSL_VERSION']}; nginx {E['NGINX_VERSION']}")
 print(f"- servers: `kpki apiserver --threads {E['WORKERS']}` and nginx with `worker_processes {E['WORKERS']}`, "
       "`ssl_verify_client on`, the same CA, server certificate and client certificates; both on 127.0.0.1")
+print(f"- suites both servers negotiate for the load generator's offer (OpenSSL's defaults): {E['SUITES']}")
 print(f"- load: kpki-loadgen (1 thread unless said), closed loop, windows of {E['SECONDS_PER_RUN']} s, "
       f"{E['RUNS']} runs per row with the servers alternating; medians; {E['IDENTITIES']} client "
       "identities per tree, one per connection in turn")
