@@ -159,7 +159,7 @@ http {
     keepalive_requests 1000000000;
     keepalive_timeout 90s;
     server {
-        listen 127.0.0.1:$port ssl;
+        listen 127.0.0.1:$port ssl deferred; # TCP_DEFER_ACCEPT, as kpki's listeners
         ssl_certificate $pki/apiserver.crt;
         ssl_certificate_key $pki/apiserver.key;
         ssl_client_certificate $pki/ca.crt;

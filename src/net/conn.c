@@ -14,8 +14,9 @@
  *    socket is empty before it waits again. OpenSSL reads ahead (SSL_set_read_ahead: one
  *    read(2) of up to a whole buffer, not a 5-byte header and then the rest), and a callback on
  *    the socket BIO notes when a read(2) came back short or with EAGAIN: the socket is then
- *    known to be empty (rx_drained), and no read(2) is made just to hear EAGAIN (unless OpenSSL
- *    holds part of a record, see read_more). Any byte that arrives later raises a new edge.
+ *    known to be empty (rx_drained), and no read(2) is made just to hear EAGAIN, by kpki or by
+ *    OpenSSL (the callback answers OpenSSL's reads itself, watch_reads). Any byte that arrives
+ *    later raises a new edge.
  *  - A response is written at once, in the same pass of the loop: plaintext up to one record
  *    (16 KiB) goes to one SSL_write, which is one record and one write(2). Only when the socket
  *    takes less does the connection wait for the EPOLLOUT edge (write_blocked).
@@ -173,19 +174,30 @@ void http_worker_free_spares(struct worker *worker)
 
 /* ------------------------------------------------------------------ TLS callbacks */
 
-/* The socket BIO's read results: a read(2) that returned less than asked, or nothing, left the
- * socket empty, so the connection may wait for the next edge without another read(2). */
+/* The socket BIO's reads. After one: a read(2) that returned less than asked, or nothing, left
+ * the socket empty (rx_drained). Before one: while the socket is known to be empty, OpenSSL is
+ * told "try again" (EAGAIN) without the read(2), which could only hear EAGAIN; any byte that
+ * arrives raises a new edge, and on_io clears rx_drained. This is what spares the read(2)
+ * after the server's handshake flight, made before the client can have answered, and the one
+ * for the rest of a record split across segments. */
 static long watch_reads(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl,
                         int ret, size_t *processed)
 {
     (void)argp;
     (void)argi;
     (void)argl;
-    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-        struct conn *conn = (struct conn *)BIO_get_callback_arg(bio);
-        if (conn != NULL && (ret <= 0 || processed == NULL || *processed < len)) {
-            conn->rx_drained = true;
-        }
+    struct conn *conn = (struct conn *)BIO_get_callback_arg(bio);
+    if (conn == NULL) {
+        return ret;
+    }
+    if (oper == BIO_CB_READ && conn->rx_drained) {
+        BIO_clear_retry_flags(bio);
+        BIO_set_retry_read(bio);
+        return -1; /* BIO_read returns this without calling the socket BIO */
+    }
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN) &&
+        (ret <= 0 || processed == NULL || *processed < len)) {
+        conn->rx_drained = true;
     }
     return ret;
 }
@@ -525,8 +537,8 @@ static bool read_more(struct conn *conn)
     }
     switch (SSL_get_error(conn->ssl, 0)) {
     case SSL_ERROR_WANT_READ:
-        /* Only part of a record was there. (SSL_has_pending counts such a part too, which costs
-         * one read(2) that hears EAGAIN; rare: a record split across TCP segments.) */
+        /* Only part of a record was there (SSL_has_pending counts such a part too; watch_reads
+         * answers the read for the rest without a read(2) until the next edge). */
         conn->rx_drained = true;
         if (conn->in.len == 0) {
             give_back(conn, &conn->in);

@@ -372,6 +372,16 @@ static enum kp_result open_listener(const struct sockaddr *addr, socklen_t addr_
         close(fd);
         return kp_error_errno(err, saved, "cannot set TCP_NODELAY on %s", address);
     }
+    /* A connection is handed to accept(2) once its first bytes (the ClientHello) are there, as
+     * nginx's "listen ... deferred": the loop does not wake for a socket it can only wait on.
+     * A client that connects and sends nothing is accepted after about a second (one SYN-ACK
+     * retransmission; nginx's value too), and the handshake deadline runs from then. Where the
+     * option does not exist, or is refused, connections are accepted at once. */
+    int defer_seconds = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof(defer_seconds)) !=
+        0) {
+        kp_log_debug("http: no TCP_DEFER_ACCEPT on %s: %s", address, strerror(errno));
+    }
     if (bind(fd, (struct sockaddr *)&bind_addr, addr_len) != 0) {
         int saved = errno;
         close(fd);
