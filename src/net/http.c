@@ -378,8 +378,7 @@ static enum kp_result open_listener(const struct sockaddr *addr, socklen_t addr_
      * retransmission; nginx's value too), and the handshake deadline runs from then. Where the
      * option does not exist, or is refused, connections are accepted at once. */
     int defer_seconds = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof(defer_seconds)) !=
-        0) {
+    if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_seconds, sizeof(defer_seconds)) != 0) {
         kp_log_debug("http: no TCP_DEFER_ACCEPT on %s: %s", address, strerror(errno));
     }
     if (bind(fd, (struct sockaddr *)&bind_addr, addr_len) != 0) {
