@@ -134,9 +134,10 @@ free_port() {
 }
 
 # start_nginx NAME: nginx with the tree's apiserver certificate, requiring client certificates
-# from the tree's CA; TLS 1.2 with kpki's suites (net/tls.c) and 1.3; no session cache or tickets
-# (nginx's defaults are no cache too; tickets are turned off as kpki has them off); keep-alive
-# without a request limit (kpki has none); /version answers a small JSON document.
+# from the tree's CA; TLS 1.2 with kpki's suites (net/tls.c) and 1.3 with kpki's suite order and
+# ChaCha20 rule; no session cache or tickets (nginx's defaults are no cache too; tickets are
+# turned off as kpki has them off); a deferred accept, as kpki's listeners (net/http.c);
+# keep-alive without a request limit (kpki has none); /version answers a small JSON document.
 start_nginx() {
     local name=$1 root=$WORK/$1 pki=$WORK/$1/etc/kubernetes/pki
     local port
@@ -278,15 +279,18 @@ negotiated() {
     local name=$1 server=$2 version=$3 url
     url=$(server_url "$server" "$name" /)
     url=${url#https://}
-    openssl s_client -connect "${url%/}" "-tls$version" -CAfile "$WORK/$name/etc/kubernetes/pki/ca.crt" \
-        -cert "$WORK/$name/ids/0.crt" -key "$WORK/$name/ids/0.key" </dev/null 2>/dev/null |
+    # Empty output when the handshake fails or stalls (10 s): the caller reports it.
+    { timeout 10 openssl s_client -connect "${url%/}" "-tls$version" \
+        -CAfile "$WORK/$name/etc/kubernetes/pki/ca.crt" -cert "$WORK/$name/ids/0.crt" \
+        -key "$WORK/$name/ids/0.key" </dev/null 2>/dev/null || true; } |
         sed -n 's/^New, [^,]*, Cipher is //p'
 }
 # The comparison is only fair if both servers negotiate the same suites.
 SUITES=""
 for name in p256 rsa; do
     for version in 1_3 1_2; do
-        k=$(negotiated "$name" kpki "$version") n=$(negotiated "$name" nginx "$version")
+        k=$(negotiated "$name" kpki "$version")
+        n=$(negotiated "$name" nginx "$version")
         if [ -z "$k" ] || [ "$k" != "$n" ]; then
             log "the servers negotiate different suites ($name, TLS ${version/_/.}): kpki '$k', nginx '$n'"
             exit 1

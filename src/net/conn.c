@@ -177,9 +177,10 @@ void http_worker_free_spares(struct worker *worker)
 /* The socket BIO's reads. After one: a read(2) that returned less than asked, or nothing, left
  * the socket empty (rx_drained). Before one: while the socket is known to be empty, OpenSSL is
  * told "try again" (EAGAIN) without the read(2), which could only hear EAGAIN; any byte that
- * arrives raises a new edge, and on_io clears rx_drained. This is what spares the read(2)
- * after the server's handshake flight, made before the client can have answered, and the one
- * for the rest of a record split across segments. */
+ * arrives raises a new edge, and on_io clears rx_drained. A FIN raises no edge after the bytes
+ * it came with, so once it has been seen (rx_hup) every read is made, down to the EOF. This is what
+ * spares the read(2) after the server's handshake flight, made before the client can have answered,
+ * and the one for the rest of a record split across segments. */
 static long watch_reads(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl,
                         int ret, size_t *processed)
 {
@@ -190,7 +191,7 @@ static long watch_reads(BIO *bio, int oper, const char *argp, size_t len, int ar
     if (conn == NULL) {
         return ret;
     }
-    if (oper == BIO_CB_READ && conn->rx_drained) {
+    if (oper == BIO_CB_READ && conn->rx_drained && !conn->rx_hup) {
         BIO_clear_retry_flags(bio);
         BIO_set_retry_read(bio);
         return -1; /* BIO_read returns this without calling the socket BIO */
@@ -315,7 +316,10 @@ void http_conn_accept(struct worker *worker, int fd, const struct sockaddr *peer
      * and a write of up to one record is complete when one record has gone. */
     SSL_set_mode(conn->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
 
-    conn->io = event_new(worker->base, fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET, on_io, conn);
+    /* EV_CLOSED (EPOLLRDHUP): a FIN that arrives with the last bytes raises no later edge, so
+     * the connection must learn of it to read on to the EOF (rx_hup). */
+    conn->io = event_new(worker->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+                         on_io, conn);
     conn->timer = evtimer_new(worker->base, on_timer, conn);
     if (conn->io == NULL || conn->timer == NULL || event_add(conn->io, NULL) != 0) {
         goto fail;
@@ -522,7 +526,7 @@ static bool flush_output(struct conn *conn)
  * (rx_eof) or an error (the connection is dropped). */
 static bool read_more(struct conn *conn)
 {
-    if (conn->rx_drained && SSL_has_pending(conn->ssl) == 0) {
+    if (conn->rx_drained && !conn->rx_hup && SSL_has_pending(conn->ssl) == 0) {
         return false;
     }
     if (!http_conn_reserve(conn, &conn->in, READ_ROOM)) {
@@ -759,7 +763,10 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     struct conn *conn = arg;
-    if (what & EV_READ) {
+    if (what & EV_CLOSED) {
+        conn->rx_hup = true;
+    }
+    if (what & (EV_READ | EV_CLOSED)) {
         conn->rx_drained = false;
     }
     if (what & EV_WRITE) {

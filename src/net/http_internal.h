@@ -72,6 +72,7 @@ struct conn {
     enum conn_state state;
     bool handshake_done;
     bool rx_drained;       /* the last read(2) emptied the socket: wait for the next edge */
+    bool rx_hup;           /* the client's FIN has arrived: no edge will follow, always read */
     bool rx_eof;           /* the client closed its side (or the TLS session) */
     bool write_blocked;    /* output waits for the socket to become writable */
     bool close_after;      /* close once the current response has been written */

@@ -379,6 +379,17 @@ static void start_server(struct fixture *fixture, const struct kp_http_limits *l
     reset_state();
 }
 
+/* A server with the default limits but for its read and idle timeouts. */
+static void start_server_with_timeouts(struct fixture *fixture, int read_timeout_s,
+                                       int idle_timeout_s, int threads)
+{
+    struct kp_http_limits limits;
+    kp_http_limits_default(&limits);
+    limits.read_timeout_s = read_timeout_s;
+    limits.idle_timeout_s = idle_timeout_s;
+    start_server(fixture, &limits, threads);
+}
+
 static void stop_server(struct fixture *fixture)
 {
     kp_http_server_stop(fixture->server);
@@ -1213,31 +1224,38 @@ static void test_garbage_instead_of_tls(void **state)
     stop_server(&f);
 }
 
-/* Sends what the client's SSL wrote into its memory BIO in two TCP segments, the first only
- * `head` bytes (part of a record header), 50 ms apart. */
-static void send_split(int fd, BIO *written, size_t head)
+/* Sends what the client's SSL wrote into its memory BIO in three TCP segments, 50 ms apart:
+ * 3 bytes (part of the first record's header), up to the middle (inside a record's body),
+ * the rest. */
+static void send_split(int fd, BIO *written)
 {
     char *data = NULL;
     long len = BIO_get_mem_data(written, &data);
     if (len <= 0) {
         return;
     }
-    size_t first = (size_t)len < head ? (size_t)len : head;
-    assert_int_equal(send(fd, data, first, MSG_NOSIGNAL), (ssize_t)first);
-    usleep(50 * 1000);
-    if ((size_t)len > first) {
-        assert_int_equal(send(fd, data + first, (size_t)len - first, MSG_NOSIGNAL),
-                         (ssize_t)(len - (long)first));
+    size_t cuts[] = {len < 3 ? (size_t)len : 3, (size_t)len / 2, (size_t)len};
+    size_t sent = 0;
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        if (cuts[i] <= sent) {
+            continue;
+        }
+        if (sent > 0) {
+            usleep(50 * 1000);
+        }
+        assert_int_equal(send(fd, data + sent, cuts[i] - sent, MSG_NOSIGNAL),
+                         (ssize_t)(cuts[i] - sent));
+        sent = cuts[i];
     }
     (void)BIO_reset(written);
 }
 
-/* Runs one SSL call to completion, sending each flight the client writes split in two. */
+/* Runs one SSL call to completion, sending each flight the client writes split in three. */
 static int split_until_done(SSL *ssl, int fd, BIO *written, int (*call)(SSL *, void *), void *arg)
 {
     for (int rounds = 0; rounds < 100; rounds++) {
         int ret = call(ssl, arg);
-        send_split(fd, written, 3);
+        send_split(fd, written);
         if (ret > 0) {
             return ret;
         }
@@ -1251,6 +1269,31 @@ static int split_until_done(SSL *ssl, int fd, BIO *written, int (*call)(SSL *, v
         }
     }
     return -1;
+}
+
+/* A client SSL that reads the socket fd (made non-blocking) and writes into a memory BIO,
+ * which the test sends as it likes; *written is owned by the SSL. */
+static SSL *client_over_memory(SSL_CTX *ctx, int fd, BIO **written)
+{
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    BIO *in = BIO_new_socket(fd, BIO_NOCLOSE);
+    *written = BIO_new(BIO_s_mem());
+    assert_true(in != NULL && *written != NULL);
+    SSL_set_bio(ssl, in, *written); /* ssl owns both */
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    return ssl;
+}
+
+static SSL_CTX *client_ctx_with_certificate(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, pki.ca_cert, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, pki.client_cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, pki.client_key, SSL_FILETYPE_PEM), 1);
+    return ctx;
 }
 
 static int call_connect(SSL *ssl, void *arg)
@@ -1269,39 +1312,85 @@ static int call_read(SSL *ssl, void *arg)
     return SSL_read(ssl, arg, 4096);
 }
 
-/* Every TLS record the client sends (the ClientHello, its second flight, the request) arrives
- * in two segments: the server, which skips a read(2) while the socket is known to be empty
- * (conn.c, watch_reads), must wake for the rest. Also the connection whose first segment is only
- * part of the ClientHello, which TCP_DEFER_ACCEPT hands to accept(2) as it is. */
+/* Every flight the client sends (the ClientHello, the second ClientHello after a
+ * HelloRetryRequest, its second flight, the request) arrives in three segments: the server,
+ * which skips a read(2) while the socket is known to be empty (conn.c, watch_reads), must wake
+ * for the rest of a record header and of a record body. The first segment is only part of the
+ * ClientHello, which TCP_DEFER_ACCEPT hands to accept(2) as it is. */
 static void test_split_records(void **state)
 {
     (void)state;
     struct fixture f;
     start_server(&f, NULL, 1);
+    /* The server takes P-256 only and the client's key share is X25519: a HelloRetryRequest. */
+    assert_int_equal(SSL_CTX_set1_groups_list(f.ctx, "P-256"), 1);
     int fd = tcp_connect(f.port);
     int on = 1;
     assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)), 0);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_load_verify_locations(ctx, pki.ca_cert, NULL), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, pki.client_cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, pki.client_key, SSL_FILETYPE_PEM), 1);
-    SSL *ssl = SSL_new(ctx);
-    assert_non_null(ssl);
-    BIO *in = BIO_new_socket(fd, BIO_NOCLOSE);
-    BIO *written = BIO_new(BIO_s_mem());
-    assert_true(in != NULL && written != NULL);
-    SSL_set_bio(ssl, in, written); /* ssl owns both */
-    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    SSL_CTX *ctx = client_ctx_with_certificate();
+    assert_int_equal(SSL_CTX_set1_groups_list(ctx, "X25519:P-256"), 1);
+    BIO *written = NULL;
+    SSL *ssl = client_over_memory(ctx, fd, &written);
 
     assert_int_equal(split_until_done(ssl, fd, written, call_connect, NULL), 1);
+    assert_string_equal(SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl)), "secp256r1");
     char request[] = "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     assert_true(split_until_done(ssl, fd, written, call_write, request) > 0);
     char answer[4096];
     int n = split_until_done(ssl, fd, written, call_read, answer);
     assert_true(n > 12);
     assert_memory_equal(answer, "HTTP/1.1 200", 12);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    stop_server(&f);
+}
+
+/* A client that half-closes (FIN) right after its last bytes raises no edge after them: the
+ * server must read on to the EOF (EV_CLOSED, rx_hup) and close at once, not wait for a
+ * deadline (30 s here, longer than the client waits). The client corks its socket so that the
+ * bytes and the FIN arrive in one segment, hence in one edge. */
+static void test_half_close(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_server_with_timeouts(&f, 30, 30, 1);
+
+    /* A request, then the FIN: the answer, then the close. */
+    int on = 1;
+    struct client *c = client_open(f.port, NULL);
+    assert_non_null(c);
+    assert_int_equal(setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)), 0);
+    client_send(c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    struct response r;
+    assert_true(read_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    assert_true(client_sees_close(c));
+    client_close(c);
+
+    /* The ClientHello, then the FIN: the server's flight, then the close. */
+    int fd = tcp_connect(f.port);
+    SSL_CTX *ctx = client_ctx_with_certificate();
+    BIO *written = NULL;
+    SSL *ssl = client_over_memory(ctx, fd, &written);
+    assert_int_equal(SSL_connect(ssl), -1); /* the ClientHello is in `written` */
+    char *hello = NULL;
+    long hello_len = BIO_get_mem_data(written, &hello);
+    assert_true(hello_len > 0);
+    assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)), 0);
+    assert_int_equal(send(fd, hello, (size_t)hello_len, MSG_NOSIGNAL), (ssize_t)hello_len);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    int flags = fcntl(fd, F_GETFL);
+    assert_int_equal(fcntl(fd, F_SETFL, flags & ~O_NONBLOCK), 0); /* SO_RCVTIMEO: 5 s */
+    char buf[4096];
+    ssize_t got, total = 0;
+    while ((got = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        total += got;
+    }
+    assert_true(total > 0);                                    /* the server's flight */
+    assert_true(got == 0 || (got < 0 && errno == ECONNRESET)); /* not EAGAIN: a timeout */
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     close(fd);
@@ -1921,12 +2010,8 @@ static void test_header_limit(void **state)
 static void test_timeouts(void **state)
 {
     (void)state;
-    struct kp_http_limits limits;
-    kp_http_limits_default(&limits);
-    limits.read_timeout_s = 1;
-    limits.idle_timeout_s = 3;
     struct fixture f;
-    start_server(&f, &limits, 2);
+    start_server_with_timeouts(&f, 1, 3, 2);
     struct timespec start;
 
     /* Connects and says nothing: closed after the read timeout, which runs from the accept;
@@ -1937,7 +2022,7 @@ static void test_timeouts(void **state)
     char byte;
     assert_true(recv(fd, &byte, 1, 0) <= 0);
     double waited = elapsed_s(&start);
-    assert_true(waited > 0.8 && waited < 4.5);
+    assert_true(waited > 1.5 && waited < 4.5);
     close(fd);
 
     /* Handshakes, sends half a request and stalls: closed after the read timeout. */
@@ -2436,6 +2521,7 @@ int main(void)
         cmocka_unit_test(test_tls_libctx),
         cmocka_unit_test(test_tls_algorithms),
         cmocka_unit_test(test_split_records),
+        cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_listener_defers_accept),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_header_limit),
