@@ -177,10 +177,10 @@ void http_worker_free_spares(struct worker *worker)
 /* The socket BIO's reads. After one: a read(2) that returned less than asked, or nothing, left
  * the socket empty (rx_drained). Before one: while the socket is known to be empty, OpenSSL is
  * told "try again" (EAGAIN) without the read(2), which could only hear EAGAIN; any byte that
- * arrives raises a new edge, and on_io clears rx_drained. A FIN raises no edge after the bytes
- * it came with, so once it has been seen (rx_hup) every read is made, down to the EOF. This is what
- * spares the read(2) after the server's handshake flight, made before the client can have answered,
- * and the one for the rest of a record split across segments. */
+ * arrives raises a new edge, and on_io clears rx_drained. That spares the read(2) after the
+ * server's handshake flight (made before the client can have answered) and the one for the
+ * rest of a record split across segments. A FIN raises no edge after the bytes it came with,
+ * so once it has been seen (rx_hup) every read is made, down to the EOF. */
 static long watch_reads(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl,
                         int ret, size_t *processed)
 {

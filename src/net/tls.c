@@ -5,12 +5,12 @@
  * Policy, and where each rule comes from:
  *  - TLS 1.2 or later; TLS 1.2 only with ECDHE key exchange and AEAD ciphers (what Go's
  *    crypto/tls, hence kube-apiserver, negotiates with kubectl); TLS 1.3 with OpenSSL's three
- *    suites. The server's order picks, AES-128-GCM first, as Go's server does on hardware with
- *    AES instructions: kube-apiserver gives kubectl TLS_AES_128_GCM_SHA256, where OpenSSL's own
- *    order would give TLS_AES_256_GCM_SHA384 and a key schedule and transcript hash in
- *    SHA-384, slower than SHA-256 (about 2 % of a full handshake here, docs/benchmarks.md). A
- *    client that lists ChaCha20-Poly1305 first (one without AES instructions, such as many ARM
- *    edge nodes) gets it (SSL_OP_PRIORITIZE_CHACHA), as Go's server also does.
+ *    suites in Go's server order, AES-128-GCM first (on hardware with AES instructions):
+ *    kube-apiserver gives kubectl TLS_AES_128_GCM_SHA256, where OpenSSL's own order would give
+ *    TLS_AES_256_GCM_SHA384, whose key schedule and transcript hash run SHA-384, slower than
+ *    SHA-256 (about 2 % of a full handshake here, docs/benchmarks.md). A client that lists
+ *    ChaCha20-Poly1305 first (one without AES instructions, as many ARM edge nodes) gets it
+ *    (SSL_OP_PRIORITIZE_CHACHA), as from Go's server.
  *  - ALPN: "http/1.1" only. kubectl (Go) offers "h2" then "http/1.1" and falls back; a client
  *    offering ALPN without http/1.1 gets the fatal no_application_protocol alert (RFC 7301 §3.2).
  *    A client offering no ALPN at all is served HTTP/1.1.
