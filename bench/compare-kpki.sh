@@ -127,23 +127,26 @@ token() { echo "Authorization: Bearer $(cat "$WORK/$1.token")"; }
 for ((round = 0; round < ROUNDS; round++)); do
     log "round $((round + 1)) of $ROUNDS"
     if ((round % 2 == 0)); then order=(old new); else order=(new old); fi
-    for s in "${order[@]}"; do
-        wanted handshake || break
-        run handshake "$s" --mode handshake --handshake-request --tls 1.3 --connections 8 \
-            --cert-dir "$ROOT/ids"
-    done
-    for s in "${order[@]}"; do
-        wanted keepalive || break
-        run keepalive "$s" --connections 256 --cert-dir "$ROOT/ids"
-    done
-    for s in "${order[@]}"; do
-        wanted jwt-nocache || break
-        run jwt-nocache "$s" --connections 256 --header "$(token "$s")"
-    done
-    for s in "${order[@]}"; do
-        wanted jwt-cache || break
-        run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"
-    done
+    # Each row asked for, the servers in this round's order.
+    if wanted handshake; then
+        for s in "${order[@]}"; do
+            run handshake "$s" --mode handshake --handshake-request --tls 1.3 --connections 8 \
+                --cert-dir "$ROOT/ids"
+        done
+    fi
+    if wanted keepalive; then
+        for s in "${order[@]}"; do run keepalive "$s" --connections 256 --cert-dir "$ROOT/ids"; done
+    fi
+    if wanted jwt-nocache; then
+        for s in "${order[@]}"; do
+            run jwt-nocache "$s" --connections 256 --header "$(token "$s")"
+        done
+    fi
+    if wanted jwt-cache; then
+        for s in "${order[@]}"; do
+            run jwt-cache "${s}c" --connections 256 --header "$(token "${s}c")"
+        done
+    fi
 done
 
 python3 - "$WORK" "$ROUNDS" "$KEY_LABEL" "$JWS_ALG" "$ROWS" <<'PY'

@@ -18,11 +18,10 @@
  *   then system:authenticated is added. (A request that names no proxied user meets 1 last,
  *   and only when 2-4 did not authenticate it: it can then only fail, and its failure heads the
  *   reasons as upstream's order would put it; kp_authn_request.) When every authenticator
- *   passes on the request and
- *   none failed, the request is anonymous if that is enabled (system:anonymous,
- *   system:unauthenticated), else refused; if one failed (a certificate that does not verify, a
- *   token with a bad signature), it is refused even when anonymous is enabled (upstream's
- *   FailOnError union).
+ *   passes on the request and none failed, the request is anonymous if that is enabled
+ *   (system:anonymous, system:unauthenticated), else refused; if one failed (a certificate
+ *   that does not verify, a token with a bad signature), it is refused even when anonymous is
+ *   enabled (upstream's FailOnError union).
  *
  * Objects are looked up through config->lookup (the API server's storage); auth never reaches
  * up into the API layer. Thread-safe: an authenticator is immutable after kp_authn_new, but for its

@@ -92,6 +92,15 @@ static const char *const KEPT_SIGNATURES[] = {
 static const char *const KEPT_ASYM_CIPHERS[] = {"RSA", NULL};
 static const char *const KEPT_KEMS[] = {"RSA", NULL};
 
+/* The decoders kept: those of SubjectPublicKeyInfo for the key types a TLS client's
+ * certificate can have, a key that signs the client's CertificateVerify. Not X25519, X448 or
+ * DH keys, which cannot sign, and not the generic "DER" decoder, which only hands a
+ * SubjectPublicKeyInfo on to the decoder of its type: d2i_X509 names the type itself. Each
+ * decoder kept costs every decoding, for OpenSSL 3.0 matches each against every key type. */
+static const char *const KEPT_DECODERS[] = {
+    "EC", "RSA", "RSA-PSS", "DSA", "ED25519", "ED448", NULL,
+};
+
 /* One filtered operation: its kept names, and the table handed to OpenSSL. */
 struct kept_table {
     int operation;
@@ -105,15 +114,6 @@ static struct {
     OSSL_PROVIDER *deflt; /* that provider; a reference */
     OSSL_LIB_CTX *libctx; /* NULL: not built (use the default context) */
 } tls;
-
-/* The decoders kept: those of SubjectPublicKeyInfo for the key types a TLS client's
- * certificate can have, a key that signs the client's CertificateVerify. Not X25519, X448 or
- * DH keys, which cannot sign, and not the generic "DER" decoder, which only hands a
- * SubjectPublicKeyInfo on to the decoder of its type: d2i_X509 names the type itself. Each
- * decoder kept costs every decoding, for OpenSSL 3.0 matches each against every key type. */
-static const char *const KEPT_DECODERS[] = {
-    "EC", "RSA", "RSA-PSS", "DSA", "ED25519", "ED448", NULL,
-};
 
 static struct kept_table kept_tables[] = {
     {OSSL_OP_KEYMGMT, KEPT_KEYMGMT, false, {{0}}},
