@@ -288,9 +288,13 @@ bad() {
     stderr_has "$message"
     [ ! -s "$WORK/stdout" ] || fail "inspect $file printed data on failure"
 }
-head -c 4096 /dev/urandom >"$WORK/garbage"
-printf '\x02\x03garbage' >>"$WORK/garbage" # never looks like text
-bad "$WORK/garbage" "$WORK/garbage: not recognised"
+# The first byte decides the path: 0x02 (an ASN.1 INTEGER) is neither text nor the SEQUENCE (0x30)
+# that every DER object starts with, so random bytes after it are "not recognised"; with 0x30
+# first they are tried as each DER type in turn.
+{ printf '\x02\x03garbage'; head -c 4096 /dev/urandom; } >"$WORK/garbage"
+bad "$WORK/garbage" "$WORK/garbage: not recognised (expected PEM or DER"
+{ printf '\x30\x82\x10\x00'; head -c 4096 /dev/urandom; } >"$WORK/garbage.der"
+bad "$WORK/garbage.der" "$WORK/garbage.der: not a DER certificate, CRL, CSR, private key or public key"
 printf 'hello, world\n' >"$WORK/hello.txt"
 bad "$WORK/hello.txt" "$WORK/hello.txt: not recognised (expected PEM or DER"
 head -c 400 "$pki/apiserver.crt" >"$WORK/truncated.pem"
