@@ -165,7 +165,7 @@ struct kp_api {
     pthread_mutex_t watches_lock;
     struct kp_watch_entry *watches;
     pthread_t housekeeper;
-    pthread_cond_t housekeeper_wake;
+    pthread_cond_t housekeeper_wake; /* on CLOCK_MONOTONIC */
     bool stopping;
     bool housekeeper_started;
 

@@ -681,7 +681,11 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     pthread_mutex_init(&api->trust_lock, NULL);
     pthread_mutex_init(&api->rbac_lock, NULL);
     pthread_mutex_init(&api->watches_lock, NULL);
-    pthread_cond_init(&api->housekeeper_wake, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* watch.c's deadlines */
+    pthread_cond_init(&api->housekeeper_wake, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     rc = copy_config(api, config, err);
     api->clock = config->clock ? config->clock : kp_clock_system();
     api->started_at = kp_clock_now(api->clock);

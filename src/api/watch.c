@@ -28,8 +28,9 @@
 #include "core/log.h"
 #include "proto/proto.h"
 
-#define BOOKMARK_INTERVAL 60
-#define COMPACT_INTERVAL 300
+#define BOOKMARK_INTERVAL_MS (60 * 1000)
+#define COMPACT_INTERVAL_MS (300 * 1000)
+#define HOUSEKEEPING_MS 1000 /* the longest the housekeeper sleeps */
 
 struct kp_watch_entry {
     struct kp_watch_entry *next; /* api->watches, under watches_lock */
@@ -45,18 +46,20 @@ struct kp_watch_entry {
     bool dropped_logged;        /* a protobuf event left fields out (logged once) */
     bool bookmarks;
     bool columns_sent;          /* Table column definitions go in the first event only */
-    int64_t deadline;           /* monotonic seconds */
-    int64_t last_bookmark;
+    int64_t deadline;           /* monotonic milliseconds */
+    int64_t last_bookmark;      /* monotonic milliseconds */
     atomic_int_fast64_t progress; /* highest revision seen on this watch's prefix */
     atomic_bool gone;           /* client disconnected or a send failed */
     pthread_mutex_t send_lock;  /* one event at a time, in order */
 };
 
-static int64_t monotonic_now(void)
+/* In milliseconds: a watch's timeoutSeconds counts from its own start, not from a whole second
+ * (with seconds, timeoutSeconds=1 could end a watch a few milliseconds after it began). */
+static int64_t monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- formatting ---- */
@@ -295,8 +298,8 @@ void kp_watch_handle(struct kp_call *call)
     w->protobuf = call->encoding == KP_ENCODING_PROTOBUF;
     const char *bookmarks = kp_http_query(call->http, "allowWatchBookmarks");
     w->bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
-    w->deadline = monotonic_now() + watch_timeout(call);
-    w->last_bookmark = monotonic_now();
+    w->last_bookmark = monotonic_ms();
+    w->deadline = w->last_bookmark + watch_timeout(call) * 1000;
 
     w->stream = kp_http_stream_start(call->http, 200,
                                      w->protobuf ? KP_PROTO_MEDIA_TYPE ";stream=watch"
@@ -374,7 +377,7 @@ static struct kp_watch_entry *collect_finished(struct kp_api *api, int64_t now, 
 
 static void compact(struct kp_api *api, int64_t *mark, int64_t *mark_time, int64_t now)
 {
-    if (now - *mark_time < COMPACT_INTERVAL)
+    if (now - *mark_time < COMPACT_INTERVAL_MS)
         return;
     struct kp_error err;
     if (*mark > 0 && kp_store_compact(api->store, *mark, &err) != KP_OK)
@@ -383,23 +386,35 @@ static void compact(struct kp_api *api, int64_t *mark, int64_t *mark_time, int64
     *mark_time = now;
 }
 
+/* When the housekeeper wakes next (CLOCK_MONOTONIC, housekeeper_wake's clock): in a second,
+ * or at the first watch's deadline if that is sooner, so a watch ends on time. Under
+ * watches_lock. */
+static struct timespec wake_time(const struct kp_api *api, int64_t now)
+{
+    int64_t at = now + HOUSEKEEPING_MS;
+    for (const struct kp_watch_entry *w = api->watches; w; w = w->next) {
+        if (w->deadline < at)
+            at = w->deadline;
+    }
+    struct timespec until = {.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
+    return until;
+}
+
 void *kp_watch_housekeeper(void *context)
 {
     struct kp_api *api = context;
-    int64_t mark = 0, mark_time = monotonic_now();
+    int64_t mark = 0, mark_time = monotonic_ms();
     pthread_mutex_lock(&api->watches_lock);
     while (!api->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        struct timespec until = wake_time(api, monotonic_ms());
         pthread_cond_timedwait(&api->housekeeper_wake, &api->watches_lock, &until);
         if (api->stopping)
             break;
-        int64_t now = monotonic_now();
+        int64_t now = monotonic_ms();
         struct kp_watch_entry *done = collect_finished(api, now, false);
         /* Bookmarks: progress is read under the lock that keeps w alive. */
         for (struct kp_watch_entry *w = api->watches; w; w = w->next) {
-            if (w->bookmarks && now - w->last_bookmark >= BOOKMARK_INTERVAL) {
+            if (w->bookmarks && now - w->last_bookmark >= BOOKMARK_INTERVAL_MS) {
                 w->last_bookmark = now;
                 send_bookmark(w, atomic_load(&w->progress));
             }

@@ -58,9 +58,24 @@ stderr_has() {
     grep -qF -- "$1" "$WORK/stderr" || { cat "$WORK/stderr"; fail "stderr lacks '$1'"; }
 }
 
-# A TCP port nobody listens on right now (the kernel picks it).
+# A TCP port nobody listens on right now, for a server started later. It is drawn below the
+# kernel's ephemeral range (ip_local_port_range), where no port-0 bind or outgoing connection of a
+# test running in parallel can take it in the meantime; the kernel picks one if that range is
+# too low to leave room.
 free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    "$PYTHON" - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+candidates = random.sample(range(20000, low), min(200, low - 20000)) if low > 21024 else []
+for port in candidates + [0]:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(s.getsockname()[1])
+        break
+PY
 }
 
 # The newest preinstalled versioned kubectl, or the one asked for (kubectl_bin 1.27).
