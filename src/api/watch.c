@@ -20,6 +20,7 @@
  * compaction interval), so history does not grow without bound.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -235,6 +236,9 @@ static void initial_event(void *context, json_t *object)
     pthread_mutex_unlock(&w->send_lock);
 }
 
+/* A watch's length in seconds. timeoutSeconds is capped at about 68 years, so that the
+ * deadline in milliseconds cannot overflow (strtoll gives LLONG_MAX for longer numbers). */
+#define WATCH_TIMEOUT_MAX_S INT32_MAX
 static int64_t watch_timeout(struct kp_call *call)
 {
     const char *text = kp_http_query(call->http, "timeoutSeconds");
@@ -242,7 +246,7 @@ static int64_t watch_timeout(struct kp_call *call)
         char *end;
         long long t = strtoll(text, &end, 10);
         if (!*end && t > 0)
-            return t;
+            return t < WATCH_TIMEOUT_MAX_S ? t : WATCH_TIMEOUT_MAX_S;
     }
     int64_t min = call->api->config.min_request_timeout > 0
                       ? call->api->config.min_request_timeout

@@ -158,6 +158,14 @@ for f in frames:
     assert b'k8s\x00' in f and b'Namespace' in f, 'the object is not in its own envelope'
 PY
 pass "protobuf answers follow Accept (q values, no protobuf Table); watch frames; unknown and broken bodies are 415 and 400"
+# A timeoutSeconds past int64 (strtoll saturates): capped, the watch runs (curl ends it at 2 s).
+code=$(curl_admin '/api/v1/namespaces?watch=1&timeoutSeconds=99999999999999999999' \
+    -o "$WORK/long-watch.json" -w '%{http_code}' --max-time 2 || true)
+[ "$code" = 200 ] && grep -q '"type":"ADDED"' "$WORK/long-watch.json" ||
+    fail "a watch with a huge timeoutSeconds: HTTP $code"
+[ "$(curl_admin /version -o /dev/null -w '%{http_code}')" = 200 ] ||
+    fail "the server did not survive a watch with a huge timeoutSeconds"
+pass "a watch with a timeoutSeconds past int64: capped, served"
 
 # The Node authorizer: kubelet.conf is node n1.
 v=${versions[-1]}
