@@ -173,6 +173,11 @@ struct kp_api {
     int64_t started_at;
 };
 
+/* Initialises a condition variable whose timed waits take CLOCK_MONOTONIC deadlines, as every
+ * timed wait in the server does (watch.c, reload.c): a wall-clock step cannot stretch or cut
+ * them. False if that clock could not be set; cond is initialised either way (destroy it). */
+bool kp_api_cond_init_monotonic(pthread_cond_t *cond);
+
 /* ---- what the server trusts, and reloading it (reload.c) ---- */
 
 /* The authenticator and what depends on the same files (the service-account keys' JWKS and

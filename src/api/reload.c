@@ -489,13 +489,12 @@ enum kp_result kp_reload_new(struct kp_api *api, struct kp_reload **out, struct 
         return kp_error_set(err, KP_ERR_IO, "out of memory");
     reload->api = api;
     pthread_mutex_init(&reload->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&reload->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    enum kp_result rc = kp_api_cond_init_monotonic(&reload->wake)
+                            ? KP_OK
+                            : kp_error_set(err, KP_ERR_IO, "reload: no CLOCK_MONOTONIC waits");
     int64_t now = kp_clock_now(api->clock);
-    enum kp_result rc = add_sources(reload, err);
+    if (rc == KP_OK)
+        rc = add_sources(reload, err);
     for (size_t i = 0; rc == KP_OK && i < reload->count; i++)
         rc = load_at_start(&reload->sources[i], now, err);
     struct kp_trust *trust = NULL;

@@ -27,6 +27,21 @@ struct kp_apiserver {
 
 /* ---- configuration ---- */
 
+bool kp_api_cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0) {
+        pthread_cond_init(cond, NULL);
+        return false;
+    }
+    bool monotonic = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+                     pthread_cond_init(cond, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!monotonic)
+        pthread_cond_init(cond, NULL); /* so that destroying it stays defined */
+    return monotonic;
+}
+
 void kp_apiserver_config_init(struct kp_apiserver_config *config)
 {
     memset(config, 0, sizeof(*config));
@@ -681,12 +696,10 @@ enum kp_result kp_apiserver_start(const struct kp_apiserver_config *config,
     pthread_mutex_init(&api->trust_lock, NULL);
     pthread_mutex_init(&api->rbac_lock, NULL);
     pthread_mutex_init(&api->watches_lock, NULL);
-    pthread_condattr_t monotonic;
-    pthread_condattr_init(&monotonic);
-    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* watch.c's deadlines */
-    pthread_cond_init(&api->housekeeper_wake, &monotonic);
-    pthread_condattr_destroy(&monotonic);
+    bool monotonic = kp_api_cond_init_monotonic(&api->housekeeper_wake);
     rc = copy_config(api, config, err);
+    if (rc == KP_OK && !monotonic)
+        rc = kp_error_set(err, KP_ERR_IO, "the watch housekeeper: no CLOCK_MONOTONIC waits");
     api->clock = config->clock ? config->clock : kp_clock_system();
     api->started_at = kp_clock_now(api->clock);
     api->metrics = kp_metrics_new(api->started_at);

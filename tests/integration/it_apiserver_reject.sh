@@ -191,7 +191,7 @@ time.sleep(3)
 s.close()
 PY
 stalled=$!
-wait_for 10 test -s "$WORK/stalled" || fail "the stalled client did not start"
+wait_for 30 test -s "$WORK/stalled" || fail "the stalled client did not start"
 still_serving "a client stalled mid-request"
 wait "$stalled" || fail "the stalled client failed"
 still_serving "a client that went away mid-request"

@@ -81,7 +81,7 @@ print(*ask(), flush=True)
 PY
 keepalive=$!
 CHILD_PIDS+=("$keepalive")
-wait_for 10 grep -q . "$WORK/keepalive.out" || fail "the keep-alive client did not connect"
+wait_for 30 grep -q . "$WORK/keepalive.out" || fail "the keep-alive client did not connect"
 expect_exit 0 "$KPKI" renew apiserver --root "$root" --confirm "$APISERVER_URL" \
     --confirm-wait 30s --output json
 new_serial=$(file_serial "$pki/apiserver.crt")

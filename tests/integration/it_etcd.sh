@@ -61,7 +61,7 @@ refused() {
         fail "$what: etcdctl's output lacks /$client/"
     fi
     REF_FROM=$before REF_PATTERN=$server
-    if [ -n "$server" ] && ! wait_for 10 new_log_matches; then
+    if [ -n "$server" ] && ! wait_for 30 new_log_matches; then
         new_lines "$LOG1" "$before" >&2
         fail "$what: etcd's log lacks /$server/"
     fi

@@ -85,7 +85,7 @@ port=$(free_port)
 openssl s_server -quiet -www -accept "127.0.0.1:$port" -cert "$P/apiserver.crt" \
     -key "$P/apiserver.key" >/dev/null 2>&1 &
 CHILD_PIDS+=($!)
-wait_for 10 port_open "$port" || fail "openssl s_server did not start"
+wait_for 30 port_open "$port" || fail "openssl s_server did not start"
 expect_exit 10 "$KPKI" renew apiserver --root "$root" --confirm "https://127.0.0.1:$port"
 grep -q "still serves the old apiserver certificate" "$WORK/stdout" ||
     { cat "$WORK/stdout"; fail "--confirm did not see the old certificate"; }
