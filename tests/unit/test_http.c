@@ -457,6 +457,42 @@ static void client_close(struct client *c)
 
 /* Connects and handshakes; NULL when the handshake fails (the reason stays in OpenSSL's error
  * queue for the caller to look at). */
+/* The client context for options (the caller frees it): it verifies the server against the
+ * test CA and sends exactly the chain file, if any. */
+static SSL_CTX *client_ctx_new(const struct client_options *options)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, pki.ca_cert, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN); /* send exactly the chain file */
+    if (options->legacy) {
+        SSL_CTX_set_security_level(ctx, 0);
+        SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+    }
+    if (options->max_version != 0) {
+        SSL_CTX_set_max_proto_version(ctx, options->max_version);
+    }
+    if (options->cert_chain != NULL) {
+        assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, options->cert_chain), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, options->key, SSL_FILETYPE_PEM), 1);
+    }
+    if (options->groups != NULL)
+        assert_int_equal(SSL_CTX_set1_groups_list(ctx, options->groups), 1);
+    if (options->ciphers != NULL)
+        assert_int_equal(SSL_CTX_set_cipher_list(ctx, options->ciphers), 1);
+    if (options->ciphersuites != NULL)
+        assert_int_equal(SSL_CTX_set_ciphersuites(ctx, options->ciphersuites), 1);
+    if (options->sigalgs != NULL)
+        assert_int_equal(SSL_CTX_set1_sigalgs_list(ctx, options->sigalgs), 1);
+    if (options->alpn != NULL) {
+        assert_int_equal(SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)options->alpn,
+                                                 (unsigned)options->alpn_len),
+                         0);
+    }
+    return ctx;
+}
+
 static struct client *client_open(int port, const struct client_options *options)
 {
     static const struct client_options defaults = {0};
@@ -466,35 +502,7 @@ static struct client *client_open(int port, const struct client_options *options
     struct client *c = calloc(1, sizeof(*c));
     assert_non_null(c);
     c->fd = tcp_connect_rcvbuf(port, options->rcvbuf);
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    assert_non_null(c->ctx);
-    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, pki.ca_cert, NULL), 1);
-    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_mode(c->ctx, SSL_MODE_NO_AUTO_CHAIN); /* send exactly the chain file */
-    if (options->legacy) {
-        SSL_CTX_set_security_level(c->ctx, 0);
-        SSL_CTX_set_min_proto_version(c->ctx, TLS1_VERSION);
-    }
-    if (options->max_version != 0) {
-        SSL_CTX_set_max_proto_version(c->ctx, options->max_version);
-    }
-    if (options->cert_chain != NULL) {
-        assert_int_equal(SSL_CTX_use_certificate_chain_file(c->ctx, options->cert_chain), 1);
-        assert_int_equal(SSL_CTX_use_PrivateKey_file(c->ctx, options->key, SSL_FILETYPE_PEM), 1);
-    }
-    if (options->groups != NULL)
-        assert_int_equal(SSL_CTX_set1_groups_list(c->ctx, options->groups), 1);
-    if (options->ciphers != NULL)
-        assert_int_equal(SSL_CTX_set_cipher_list(c->ctx, options->ciphers), 1);
-    if (options->ciphersuites != NULL)
-        assert_int_equal(SSL_CTX_set_ciphersuites(c->ctx, options->ciphersuites), 1);
-    if (options->sigalgs != NULL)
-        assert_int_equal(SSL_CTX_set1_sigalgs_list(c->ctx, options->sigalgs), 1);
-    if (options->alpn != NULL) {
-        assert_int_equal(SSL_CTX_set_alpn_protos(c->ctx, (const unsigned char *)options->alpn,
-                                                 (unsigned)options->alpn_len),
-                         0);
-    }
+    c->ctx = client_ctx_new(options);
     c->ssl = SSL_new(c->ctx);
     SSL_set_fd(c->ssl, c->fd);
     SSL_set1_host(c->ssl, "127.0.0.1");
@@ -1285,17 +1293,6 @@ static SSL *client_over_memory(SSL_CTX *ctx, int fd, BIO **written)
     return ssl;
 }
 
-static SSL_CTX *client_ctx_with_certificate(void)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_load_verify_locations(ctx, pki.ca_cert, NULL), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, pki.client_cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, pki.client_key, SSL_FILETYPE_PEM), 1);
-    return ctx;
-}
-
 static int call_connect(SSL *ssl, void *arg)
 {
     (void)arg;
@@ -1327,8 +1324,9 @@ static void test_split_records(void **state)
     int fd = tcp_connect(f.port);
     int on = 1;
     assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)), 0);
-    SSL_CTX *ctx = client_ctx_with_certificate();
-    assert_int_equal(SSL_CTX_set1_groups_list(ctx, "X25519:P-256"), 1);
+    struct client_options options = {
+        .cert_chain = pki.client_cert, .key = pki.client_key, .groups = "X25519:P-256"};
+    SSL_CTX *ctx = client_ctx_new(&options);
     BIO *written = NULL;
     SSL *ssl = client_over_memory(ctx, fd, &written);
 
@@ -1372,7 +1370,8 @@ static void test_half_close(void **state)
 
     /* The ClientHello, then the FIN: the server's flight, then the close. */
     int fd = tcp_connect(f.port);
-    SSL_CTX *ctx = client_ctx_with_certificate();
+    struct client_options options = {.cert_chain = pki.client_cert, .key = pki.client_key};
+    SSL_CTX *ctx = client_ctx_new(&options);
     BIO *written = NULL;
     SSL *ssl = client_over_memory(ctx, fd, &written);
     assert_int_equal(SSL_connect(ssl), -1); /* the ClientHello is in `written` */
@@ -1538,13 +1537,7 @@ static bool second_connection_resumes(int port, int version)
     struct client *second = calloc(1, sizeof(*second));
     assert_non_null(second);
     second->fd = tcp_connect(port);
-    second->ctx = SSL_CTX_new(TLS_client_method());
-    assert_int_equal(SSL_CTX_load_verify_locations(second->ctx, pki.ca_cert, NULL), 1);
-    SSL_CTX_set_max_proto_version(second->ctx, version);
-    SSL_CTX_set_mode(second->ctx, SSL_MODE_NO_AUTO_CHAIN);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(second->ctx, pki.client_chain), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(second->ctx, pki.client_key, SSL_FILETYPE_PEM),
-                     1);
+    second->ctx = client_ctx_new(&options); /* a new context: no session of its own */
     second->ssl = SSL_new(second->ctx);
     SSL_set_fd(second->ssl, second->fd);
     assert_int_equal(SSL_set_session(second->ssl, session), 1);
